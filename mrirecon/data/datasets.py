@@ -1,0 +1,119 @@
+"""Training datasets built on the prepared magnitude slices.
+
+* ``PriorBatches``: complex images (2 channels) with random smooth phase, flips, small affine and
+  intensity jitter, random crops — for the diffusion prior.
+* ``UNetSliceDataset``: (zero-filled input, target) pairs with masks drawn on the fly, seeded per
+  item and per worker as fastMRI's ``MaskFunc`` / ``SliceDataset`` do — for the feed-forward U-Net.
+* ``SRPairs``: (bicubic-upsampled LR, HR) pairs for ×2 / ×4 super-resolution.
+
+Images are normalised per slice so the magnitude peak is 1 (the same normalisation the solvers
+apply to a zero-filled estimate at reconstruction time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mrirecon.data.augment import random_affine, random_crop, smooth_phase
+
+
+def to_complex_images(mag: torch.Tensor, generator: torch.Generator | None = None,
+                      max_phase: float = np.pi) -> torch.Tensor:
+    """Magnitude ``(batch, H, W)`` → complex64 with a smooth random phase."""
+    ph = smooth_phase(tuple(mag.shape[-2:]), generator, batch=mag.shape[0], max_amplitude=max_phase)
+    return torch.polar(mag.float(), ph.float())
+
+
+def complex_to_channels(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, H, W)`` complex → ``(batch, 2, H, W)`` real (the one boundary networks see)."""
+    return torch.stack([x.real, x.imag], 1)
+
+
+def channels_to_complex(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, 2, H, W)`` real → ``(batch, H, W)`` complex64."""
+    return torch.complex(x[:, 0].float(), x[:, 1].float())
+
+
+class PriorBatches:
+    """Infinite stream of augmented complex training crops ``(batch, 2, crop, crop)``."""
+
+    def __init__(self, images: np.ndarray, batch_size: int = 8, crop: int = 64, seed: int = 0,
+                 affine: bool = True, intensity: tuple[float, float] = (0.8, 1.1)):
+        self.images = torch.from_numpy(np.asarray(images, np.float32))
+        self.batch_size, self.crop, self.affine, self.intensity = batch_size, crop, affine, intensity
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def sample(self) -> torch.Tensor:
+        g = self.generator
+        idx = torch.randint(0, len(self.images), (self.batch_size,), generator=g)
+        mag = self.images[idx][:, None]
+        if self.affine:
+            mag = random_affine(mag, g)
+        mag = mag[:, 0].clamp_min(0)
+        peak = mag.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
+        lo, hi = self.intensity
+        mag = mag / peak * (lo + torch.rand((len(mag), 1, 1), generator=g) * (hi - lo))
+        x = complex_to_channels(to_complex_images(mag, g))
+        return random_crop(x, self.crop, g)
+
+
+class UNetSliceDataset(torch.utils.data.Dataset):
+    """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W), mask (W,))``.
+
+    ``mask_func`` is a fastMRI-style mask function; its seed for item ``i`` is ``(seed, epoch, i)``
+    unless ``fixed_masks`` (validation), which uses ``(i,)`` so every epoch sees the same masks.
+    Single-coil: input is the zero-filled complex image of the masked k-space of a complex image
+    with random smooth phase.
+    """
+
+    def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
+                 augment: bool = True, crop: int | None = None):
+        self.images = torch.from_numpy(np.asarray(images, np.float32))
+        self.mask_func, self.seed, self.fixed, self.augment, self.crop = mask_func, seed, fixed_masks, augment, crop
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        from mrirecon.physics.fft import fft2c, ifft2c
+
+        seed = (i,) if self.fixed else (self.seed, self.epoch, i)
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
+        mag = self.images[i][None, None]
+        if self.augment and not self.fixed:
+            mag = random_affine(mag, g)
+        mag = mag[:, 0].clamp_min(0)
+        mag = mag / mag.amax().clamp_min(1e-6)
+        x = to_complex_images(mag, g)[0]
+        k = fft2c(x)
+        mask, _ = self.mask_func((k.shape[-2], k.shape[-1], 2), seed=seed)
+        mask = mask.reshape(-1).to(torch.float32)
+        zf = ifft2c(k * mask[None, :])
+        scale = zf.abs().amax().clamp_min(1e-6)
+        return complex_to_channels((zf / scale)[None])[0], complex_to_channels((x / scale)[None])[0], mask
+
+
+class SRPairs:
+    """HR/LR pairs: ``(bicubic-up LR (1, H, W), HR (1, H, W))`` magnitude, random crops for training."""
+
+    def __init__(self, images: np.ndarray, scale: int = 4, batch_size: int = 8, crop: int = 64, seed: int = 0):
+        self.images = torch.from_numpy(np.asarray(images, np.float32))
+        self.scale, self.batch_size, self.crop = scale, batch_size, crop
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self):
+        from mrirecon.physics.sr import Downsample, bicubic_upsample
+
+        g = self.generator
+        idx = torch.randint(0, len(self.images), (self.batch_size,), generator=g)
+        hr = random_affine(self.images[idx][:, None], g)[:, 0].clamp_min(0)
+        hr = random_crop(hr[:, None], self.crop, g)[:, 0]
+        lr = Downsample(self.scale).forward(hr)
+        up = bicubic_upsample(lr, self.scale)
+        return up[:, None], hr[:, None]

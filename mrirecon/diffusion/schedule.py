@@ -1,0 +1,114 @@
+"""VP / DDPM noise schedule with direct access to the quantities the solvers need.
+
+Timesteps are indices ``t = 0 .. T-1`` (diffusers convention); ``alpha_bar(-1) = 1`` is the clean
+image. Forward noising ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    num_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    kind: str = "linear"  # "linear" | "cosine"
+
+
+class VPSchedule:
+    def __init__(self, config: ScheduleConfig | None = None, **kwargs):
+        self.config = config or ScheduleConfig(**kwargs)
+        c = self.config
+        T = c.num_timesteps
+        if c.kind == "linear":
+            betas = torch.linspace(c.beta_start, c.beta_end, T, dtype=torch.float64)
+        elif c.kind == "cosine":
+            s = 0.008
+            f = lambda u: math.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+            betas = torch.tensor([min(1 - f(i + 1) / f(i), 0.999) for i in range(T)], dtype=torch.float64)
+        else:
+            raise ValueError(f"unknown schedule kind {c.kind!r} (linear or cosine)")
+        self.T = T
+        self.betas = betas
+        self.alphas = 1.0 - betas
+        self.alphas_cumprod = torch.cumprod(self.alphas, 0)
+
+    # --- scalar quantities (float64 tensors indexed by t; t = -1 means clean) ---
+    def alpha_bar(self, t) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=torch.long)
+        ab = self.alphas_cumprod[t.clamp(min=0)]
+        return torch.where(t < 0, torch.ones_like(ab), ab)
+
+    def sigma_over_alpha(self, t) -> torch.Tensor:
+        """sigma_t / alpha_t = sqrt(1 - abar) / sqrt(abar): the inverse square-root SNR."""
+        ab = self.alpha_bar(t)
+        return torch.sqrt((1 - ab) / ab)
+
+    def contraction_lambda(self, n: int | None = None) -> float:
+        """lambda = max_i sqrt(alpha_i) (1 - abar_{i-1}) / (1 - abar_i) over the first n steps (CCDF Thm 1)."""
+        n = self.T if n is None else n
+        i = torch.arange(1, max(n, 2))
+        lam = torch.sqrt(self.alphas[i]) * (1 - self.alphas_cumprod[i - 1]) / (1 - self.alphas_cumprod[i])
+        return float(lam.max())
+
+    # --- tensor operations ---
+    def _bcast(self, v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        v = v.to(device=like.device, dtype=torch.float32)
+        return v.reshape(-1, *([1] * (like.dim() - 1))) if v.dim() else v
+
+    def q_sample(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+        """Sample q(x_t | x_0); ``t`` a scalar or a (batch,) tensor."""
+        ab = self._bcast(self.alpha_bar(t), x0)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def predict_x0(self, xt: torch.Tensor, t, eps: torch.Tensor) -> torch.Tensor:
+        ab = self._bcast(self.alpha_bar(t), xt)
+        return (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+    def eps_from_x0(self, xt: torch.Tensor, t, x0: torch.Tensor) -> torch.Tensor:
+        ab = self._bcast(self.alpha_bar(t), xt)
+        return (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    def step(self, x0_hat: torch.Tensor, eps: torch.Tensor, t: int, t_prev: int, eta: float = 0.0,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """One DDIM step from t to t_prev (< t) given x̂0 and ε̂.
+
+        ``eta = 1`` with ``t_prev = t - 1`` is exactly DDPM ancestral sampling (posterior variance
+        beta-tilde); ``eta = 0`` is deterministic DDIM. ``t_prev = -1`` returns x̂0.
+        """
+        if t_prev < 0:
+            return x0_hat
+        ab_t = float(self.alpha_bar(t))
+        ab_p = float(self.alpha_bar(t_prev))
+        sigma = eta * math.sqrt(max((1 - ab_p) / (1 - ab_t) * (1 - ab_t / ab_p), 0.0))
+        dir_coef = math.sqrt(max(1 - ab_p - sigma ** 2, 0.0))
+        out = math.sqrt(ab_p) * x0_hat + dir_coef * eps
+        if sigma > 0:
+            out = out + sigma * randn_like(out, generator)
+        return out
+
+    def timesteps(self, t_start: int, steps: int | None = None) -> list[int]:
+        """Descending timesteps from ``t_start`` down to 0: every step, or ``steps`` evenly spaced."""
+        if steps is None or steps >= t_start + 1:
+            return list(range(t_start, -1, -1))
+        steps = max(int(steps), 1)
+        ts = torch.linspace(t_start, 0, steps).round().long().tolist()
+        out: list[int] = []
+        for t in ts:
+            if not out or t < out[-1]:
+                out.append(int(t))
+        return out
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal noise like ``x`` (complex: unit variance per real/imag part as the network sees it)."""
+    if x.is_complex():
+        re = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32)
+        im = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32)
+        return torch.complex(re, im).to(x.dtype)
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
