@@ -55,4 +55,63 @@ def make_solver(cfg: ReconConfig):
         opts = _set(cs.CSOptions(), lamda=cfg.lamda, max_iter=cfg.max_iter)
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: cs.solve(op.to("cpu"), y.cpu(), options=opts).to(y.device)), info
-    raise ValueError(f"unknown method {m!r}; available: {', '.join(method_names())}")
+    if m == "unet":
+        from mrirecon.recon import unet as unet_solver
+
+        net = load_network("unet", cfg.weights, device)
+        info["weights_sha256"] = net.weights_sha256
+        return (lambda op, y, seed=0: unet_solver.solve(op, y, model=net)), info
+    if m not in ("diffusion", "ccdf", "red-diff", "dps"):
+        raise ValueError(f"unknown method {m!r}; available: {', '.join(method_names())}")
+    from mrirecon.diffusion.prior import DiffusionPrior
+    from mrirecon.models.io import WeightsError
+
+    folder = Path(cfg.weights) if cfg.weights else default_weights("prior")
+    if not (folder / "config.json").exists():
+        raise WeightsError(f"{folder}: no diffusion prior weights; train with `mrirecon train prior` or pass --weights")
+    prior = DiffusionPrior.load(folder, device)
+    info["weights_sha256"] = prior.net.weights_sha256
+    if m == "diffusion":
+        from mrirecon.recon import diffusion
+
+        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples)
+        info["options"] = dataclasses.asdict(opts)
+        return _sampler(lambda op, y, seed: diffusion.solve(op, y, prior, options=opts, seed=seed)), info
+    if m == "ccdf":
+        from mrirecon.recon import ccdf
+
+        unet = load_network("unet", cfg.unet_weights, device)
+        info["unet_weights_sha256"] = unet.weights_sha256
+        opts = _set(ccdf.CCDFOptions(**CCDF_DEFAULTS), t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples)
+        info["options"] = dataclasses.asdict(opts)
+        return _sampler(lambda op, y, seed: ccdf.solve(op, y, prior, init="unet", unet=unet, options=opts,
+                                                        seed=seed)), info
+    if m == "red-diff":
+        from mrirecon.recon import red_diff
+
+        opts = _set(red_diff.REDDiffOptions(**RED_DIFF_DEFAULTS), lamda=cfg.lamda, lr=cfg.lr, steps=cfg.steps)
+        unet = load_network("unet", cfg.unet_weights, device) if opts.init == "unet" else None
+        info["options"] = dataclasses.asdict(opts)
+        return (lambda op, y, seed=0: red_diff.solve(op, y, prior, options=opts, unet=unet, seed=seed)), info
+    from mrirecon.recon import dps
+
+    opts = _set(dps.DPSOptions(**DPS_DEFAULTS), steps=cfg.steps, eta=cfg.eta)
+    info["options"] = dataclasses.asdict(opts)
+    return (lambda op, y, seed=0: dps.solve(op, y, prior, options=opts, seed=seed)), info
+
+
+# Tuned defaults of the shipped networks (see docs/benchmarks.md for the runs behind them).
+CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0}
+RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 100}
+DPS_DEFAULTS: dict = {"steps": 100, "zeta": 1.0}
+
+
+def _sampler(fn):
+    """Adapt a sampler's ``SampleSet`` (several samples) to the batch driver's ``(mean, std)``."""
+    from mrirecon.recon.result import SampleSet
+
+    def solve(op, y, seed=0):
+        r = fn(op, y, seed)
+        return (r.mean, r.std) if isinstance(r, SampleSet) else r
+
+    return solve

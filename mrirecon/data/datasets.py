@@ -63,22 +63,37 @@ class PriorBatches:
 
 
 class UNetSliceDataset(torch.utils.data.Dataset):
-    """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W), mask (W,))``.
+    """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W))``.
 
-    ``mask_func`` is a fastMRI-style mask function; its seed for item ``i`` is ``(seed, epoch, i)``
-    unless ``fixed_masks`` (validation), which uses ``(i,)`` so every epoch sees the same masks.
-    Single-coil: input is the zero-filled complex image of the masked k-space of a complex image
-    with random smooth phase.
+    Each item: a complex image with random smooth phase (augmented unless ``fixed_masks``), made
+    single-coil or — with probability ``multicoil_prob`` — multi-coil with birdcage maps (4–12 coils),
+    complex noise at a random SNR in ``snr_db``, undersampled with a mask from ``mask_func``; the
+    input is the zero-filled image ``A^H y`` (SENSE-combined for multi-coil, as the solvers see it).
+    Both are divided by the input's peak magnitude. Seeding follows fastMRI: the mask seed of item
+    ``i`` is ``(seed, epoch, i)`` in training, ``(i,)`` with ``fixed_masks`` (validation: the same
+    masks every epoch), so DataLoader workers draw independent, reproducible masks.
     """
 
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
-                 augment: bool = True, crop: int | None = None):
+                 augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0)):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
-        self.mask_func, self.seed, self.fixed, self.augment, self.crop = mask_func, seed, fixed_masks, augment, crop
+        self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
+        self.multicoil_prob, self.snr_db = multicoil_prob, snr_db
         self.epoch = 0
+        self._maps_cache: dict = {}
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def _maps(self, coils: int, h: int, w: int, radius: float) -> torch.Tensor:
+        from mrirecon.data.synth import birdcage_maps
+        from mrirecon.physics.operators import normalise_maps
+
+        key = (coils, h, w, round(radius, 1))
+        if key not in self._maps_cache:
+            self._maps_cache[key] = (birdcage_maps(coils, h, w, radius), None)
+        raw = self._maps_cache[key][0]
+        return raw, normalise_maps(raw)
 
     def __getitem__(self, i: int):
         from mrirecon.physics.fft import fft2c, ifft2c
@@ -91,12 +106,26 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         mag = mag[:, 0].clamp_min(0)
         mag = mag / mag.amax().clamp_min(1e-6)
         x = to_complex_images(mag, g)[0]
-        k = fft2c(x)
-        mask, _ = self.mask_func((k.shape[-2], k.shape[-1], 2), seed=seed)
-        mask = mask.reshape(-1).to(torch.float32)
-        zf = ifft2c(k * mask[None, :])
+        h, w = x.shape
+        mask, _ = self.mask_func((h, w, 2), seed=seed)
+        mask = mask.reshape(-1).to(torch.float32)[None, :]
+        snr = self.snr_db[0] + float(torch.rand(1, generator=g)) * (self.snr_db[1] - self.snr_db[0])
+        sigma = float(mag[mag > 0.1].mean()) / 10 ** (snr / 20) if (mag > 0.1).any() else 0.0
+        if float(torch.rand(1, generator=g)) < self.multicoil_prob:
+            coils = int(torch.randint(4, 13, (1,), generator=g))
+            radius = 1.0 + 0.1 * int(torch.randint(0, 5, (1,), generator=g))
+            raw, norm = self._maps(coils, h, w, radius)
+            k = fft2c(raw * x[None])
+            k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+            zf = (norm.conj() * ifft2c(k * mask)).sum(0)
+            target = x * (raw.abs() ** 2).sum(0).sqrt()  # the SENSE-combined image with ESPIRiT-like maps
+        else:
+            k = fft2c(x)
+            k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+            zf = ifft2c(k * mask)
+            target = x
         scale = zf.abs().amax().clamp_min(1e-6)
-        return complex_to_channels((zf / scale)[None])[0], complex_to_channels((x / scale)[None])[0], mask
+        return complex_to_channels((zf / scale)[None])[0], complex_to_channels((target / scale)[None])[0]
 
 
 class SRPairs:

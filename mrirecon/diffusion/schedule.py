@@ -105,10 +105,23 @@ class VPSchedule:
         return out
 
 
-def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal noise like ``x`` (complex: unit variance per real/imag part as the network sees it)."""
+def randn_like(x: torch.Tensor, generator=None) -> torch.Tensor:
+    """Standard normal noise like ``x``; complex: unit variance per real and imaginary part (as
+    the network's two channels see it).
+
+    ``generator`` may be one ``torch.Generator`` or a list with one per batch item (so an item's
+    noise does not depend on which batch it was solved in).
+    """
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != x.shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {x.shape[0]}")
+        return torch.stack([randn_like(x[i], g) for i, g in enumerate(generator)])
     if x.is_complex():
-        re = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32)
-        im = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32)
-        return torch.complex(re, im).to(x.dtype)
+        return torch.view_as_complex(torch.randn((*x.shape, 2), generator=generator, device=x.device,
+                                                 dtype=torch.float32)).to(x.dtype)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def item_generators(seed: int, n: int, device="cpu", sample: int = 0) -> list[torch.Generator]:
+    """One generator per batch item: item i of sample k is seeded by ``seed + i + 1_000_003·k``."""
+    return [torch.Generator(device=device).manual_seed(int(seed) + i + 1_000_003 * sample) for i in range(n)]

@@ -1,8 +1,7 @@
 """Training of the diffusion prior ε_θ: ε-prediction MSE, EMA weights, resumable checkpoints.
 
-A checkpoint folder holds ``model.safetensors`` (raw weights), ``ema/`` (EMA weights in the
-shipping layout), ``optim.safetensors`` (Adam moments) and ``state.json`` (step, wall time, loss
-history, config) — no pickle. ``train_prior`` resumes from ``<out>/last`` when it exists, so
+Checkpoints (``mrirecon.models.checkpoint``) hold raw and EMA weights, Adam moments and a JSON
+state — no pickle. ``train_prior`` resumes from ``<out>/last`` when it exists, so
 training spans several runs and machines.
 """
 
@@ -16,11 +15,9 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
-from mrirecon.io.atomic import atomic_path
-from mrirecon.models.io import load_state_checked, save_model
+from mrirecon.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 
 @dataclasses.dataclass
@@ -65,38 +62,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def _save_ckpt(folder: Path, model, ema, opt, state: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
-    save_model(ema, folder / "ema", meta=state.get("meta", {}))
-    flat = {}
-    for i, (pid, st) in enumerate(opt.state_dict()["state"].items()):
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                flat[f"{pid}.{k}"] = v.detach().cpu().contiguous().reshape(v.shape)
-    with atomic_path(folder / "optim.safetensors") as tmp:
-        save_file(flat, tmp)
-    with atomic_path(folder / "state.json") as tmp:
-        Path(tmp).write_text(json.dumps(state, indent=1))
-
-
-def _load_ckpt(folder: Path, model, ema, opt) -> dict:
-    load_state_checked(model, folder / "model.safetensors")
-    load_state_checked(ema, folder / "ema" / "model.safetensors")
-    flat = load_file(str(folder / "optim.safetensors"))
-    sd = opt.state_dict()
-    params = sd["param_groups"][0]["params"]
-    state = {}
-    for pid in params:
-        keys = {k.split(".", 1)[1]: v for k, v in flat.items() if k.split(".", 1)[0] == str(pid)}
-        if keys:
-            state[pid] = keys
-    sd["state"] = state
-    opt.load_state_dict(sd)
-    return json.loads((folder / "state.json").read_text())
 
 
 @torch.no_grad()
@@ -145,8 +110,8 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = {"step": 0, "wall_seconds": 0.0, "history": [], "config": dataclasses.asdict(cfg)}
     last = out / "last"
-    if (last / "state.json").exists():
-        state = _load_ckpt(last, model, ema, opt)
+    if has_checkpoint(last):
+        state = load_checkpoint(last, model, opt, ema)
         say(f"resumed from {last} at step {state['step']}")
     # fixed validation batch for the denoising curve (64x64 centre crops of 16 validation slices)
     vg = torch.Generator().manual_seed(1234)
@@ -196,7 +161,7 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
             state["step"], state["wall_seconds"] = step, wall
             state["meta"] = {"trained_steps": step, "wall_seconds": round(wall, 1), "t_sampling": cfg.t_sampling,
                              "data": "prepared packaged T1 volumes (train split)", "schedule": dataclasses.asdict(schedule.config)}
-            _save_ckpt(last, model, ema, opt, state)
+            save_checkpoint(last, model, opt, state, ema)
             say(json.dumps(rec))
             losses = []
     bar.close()

@@ -1,0 +1,164 @@
+"""Every solver end to end on small images with tiny random networks."""
+import pytest
+import torch
+
+from mrirecon.data.masks import RandomMaskFunc, mask_2d
+from mrirecon.diffusion.prior import DiffusionPrior
+from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
+from mrirecon.models.prior import PriorUNet
+from mrirecon.models.unet import UNet
+from mrirecon.physics import Downsample, MultiCoilMRI, SingleCoilMRI, fft2c, normalise_maps
+from mrirecon.recon import ccdf, diffusion, dps, red_diff, unet as unet_solver
+from mrirecon.recon.result import SampleSet
+
+H = 32
+
+
+@pytest.fixture(scope="module")
+def prior():
+    torch.manual_seed(0)
+    net = PriorUNet(channels=(8, 16), norm_groups=4).eval()
+    return DiffusionPrior(net, VPSchedule(ScheduleConfig(num_timesteps=40)))
+
+
+@pytest.fixture(scope="module")
+def tiny_unet():
+    torch.manual_seed(1)
+    return UNet(chans=4, num_pool_layers=2).eval()
+
+
+def image(b=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, H), torch.linspace(-1, 1, H), indexing="ij")
+    base = ((xx ** 2 + yy ** 2) < 0.6).float()
+    return torch.stack([base * (0.5 + 0.5 * torch.rand(1, generator=g)) * torch.exp(1j * 0.3 * xx * (i + 1))
+                        for i in range(b)]).to(torch.complex64)
+
+
+def problems():
+    m, _ = mask_2d(RandomMaskFunc([0.25], [3]), (H, H), seed=0)
+    g = torch.Generator().manual_seed(3)
+    maps = normalise_maps(torch.complex(torch.randn(3, 4, H, H, generator=g), torch.randn(3, 4, H, H, generator=g)) + 3)
+    x = image()
+    ops = {"single": SingleCoilMRI(m), "multi": MultiCoilMRI(m, maps), "sr": Downsample(2)}
+    return {k: (op, op.forward(x)) for k, op in ops.items()}
+
+
+PROBLEMS = problems()
+
+
+def run(name, op, y, prior, unet, seed=0, **kw):
+    if name == "unet":
+        return unet_solver.solve(op, y, model=unet)
+    if name == "diffusion":
+        return diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=6, **kw), seed=seed)
+    if name == "ccdf":
+        return ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0=0.3, **kw), seed=seed)
+    if name == "red-diff":
+        return red_diff.solve(op, y, prior, options=red_diff.REDDiffOptions(steps=8, **kw), seed=seed)
+    if name == "dps":
+        return dps.solve(op, y, prior, options=dps.DPSOptions(steps=5, **kw), seed=seed)
+    raise KeyError(name)
+
+
+SOLVERS = ["unet", "diffusion", "ccdf", "red-diff", "dps"]
+
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name", SOLVERS)
+def test_shapes_determinism_batching(name, problem, prior, tiny_unet):
+    op, y = PROBLEMS[problem]
+    if name == "unet" and problem == "sr":
+        pytest.skip("the U-Net initializer is trained for MRI")
+    x = run(name, op, y, prior, tiny_unet, seed=5)
+    assert x.shape == (3, H, H) and x.dtype == torch.complex64 and torch.isfinite(torch.view_as_real(x)).all()
+    x2 = run(name, op, y, prior, tiny_unet, seed=5)
+    assert torch.equal(x, x2)  # same seed -> identical output
+    # a batch item's result does not depend on the batch it was solved in
+    x_single = run(name, op.select([0]), y[:1], prior, tiny_unet, seed=5)
+    assert torch.allclose(x_single, x[:1], atol=1e-4, rtol=1e-4)
+    if name != "unet":
+        x3 = run(name, op, y, prior, tiny_unet, seed=6)
+        assert not torch.equal(x, x3)
+
+
+@pytest.mark.parametrize("problem", ["single", "sr"])
+@pytest.mark.parametrize("name", ["diffusion", "ccdf"])
+def test_consistency_on_sampled_lines(name, problem, prior, tiny_unet):
+    op, y = PROBLEMS[problem]
+    x = run(name, op, y, prior, tiny_unet)
+    assert torch.allclose(op.forward(x), y, atol=1e-4)
+
+
+def test_ccdf_t0_one_zero_init_is_full_diffusion(prior):
+    op, y = PROBLEMS["single"]
+    a = ccdf.solve(op, y, prior, init="zeros", options=ccdf.CCDFOptions(t0=1.0, steps=7, eta=1.0), seed=3)
+    b = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=7, eta=1.0), seed=3)
+    assert torch.equal(a, b)
+
+
+def test_ccdf_nfe_and_auto_t0(prior):
+    s = prior.schedule
+    assert ccdf.nfe(s, 0.5, None) == 20 and ccdf.nfe(s, 0.5, 4) == 4
+    big = VPSchedule()
+    t_small, t_large = ccdf.auto_t0(big, 1e-3), ccdf.auto_t0(big, 1e-1)
+    assert 0 < t_small < t_large <= 1  # a better initializer needs a smaller t0
+    calls = []
+    op, y = PROBLEMS["single"]
+    ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0=0.5, steps=4), callback=lambda *a: calls.append(a[1]))
+    assert len(calls) == 4 and calls == sorted(calls, reverse=True)
+    with pytest.raises(ValueError, match="eps0"):
+        ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0="auto"))
+
+
+def test_samples_mean_std(prior):
+    op, y = PROBLEMS["multi"]
+    r = ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0=0.3, steps=3, n_samples=3), seed=1)
+    assert isinstance(r, SampleSet)
+    assert r.samples.shape == (3, 3, H, H) and r.mean.shape == (3, H, H) and r.std.shape == (3, H, H)
+    assert (r.std >= 0).all() and r.std.max() > 0
+    assert torch.allclose(r.mean, r.samples.mean(0))
+
+
+def test_red_diff_no_network_gradient(prior):
+    op, y = PROBLEMS["single"]
+    for p in prior.net.parameters():
+        p.grad = None
+    seen = []
+    h = prior.net.register_forward_hook(lambda m, i, o: seen.append(torch.is_grad_enabled()))
+    try:
+        red_diff.solve(op, y, prior, options=red_diff.REDDiffOptions(steps=4))
+    finally:
+        h.remove()
+    assert seen and not any(seen)  # every forward ran under no_grad
+    assert all(p.grad is None for p in prior.net.parameters())
+
+
+def test_red_diff_lambda_zero_is_least_squares(prior):
+    op, y = PROBLEMS["single"]
+    x = red_diff.solve(op, y, prior, options=red_diff.REDDiffOptions(lamda=0.0, steps=300, lr=0.05))
+    # least squares on a masked FFT: consistent with the data on the sampled lines
+    assert (op.forward(x) - y).norm() / y.norm() < 0.05
+    for w in ("sqrt", "square", "const"):
+        red_diff.solve(op, y, prior, options=red_diff.REDDiffOptions(steps=2, weighting=w))
+    with pytest.raises(ValueError):
+        red_diff.solve(op, y, prior, options=red_diff.REDDiffOptions(steps=2, weighting="bad"))
+
+
+def test_dps_uses_network_gradient(prior):
+    op, y = PROBLEMS["single"]
+    seen = []
+    h = prior.net.register_forward_hook(lambda m, i, o: seen.append(torch.is_grad_enabled()))
+    try:
+        dps.solve(op, y, prior, options=dps.DPSOptions(steps=3))
+    finally:
+        h.remove()
+    assert all(seen)
+
+
+def test_dc_placements_differ_and_run(prior):
+    op, y = PROBLEMS["single"]
+    a = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=5, dc="x0"))
+    b = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=5, dc="xt"))
+    assert not torch.allclose(a, b)
+    assert torch.allclose(op.forward(b), y, atol=1e-4)
