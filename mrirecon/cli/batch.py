@@ -171,6 +171,9 @@ def run_batch(inp: Path, out_dir: Path, solver: Callable, cfg: ReconConfig, *, r
     mine = files[rank::world]
     device = resolve_device(cfg.device)
     result = {"done": [], "skipped": [], "failed": []}
+    for stale in out_dir.glob(".*.tmp"):  # temp files of a run that was killed mid-write
+        if world == 1 or any(stale.name.startswith(f".{p.name}.") for p in mine):
+            stale.unlink(missing_ok=True)
     if rank == 0:
         info = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
                 "versions": _versions(), "inputs": [p.name for p in files], "world_size": world,

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
-from mrirecon.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, save_checkpoint
 
 
 @dataclasses.dataclass
@@ -87,18 +87,8 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
     from mrirecon.data.prepare import load_split
     from mrirecon.models.prior import PriorUNet
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    logf = open(out / "train.log", "a")
-
-    def say(msg):
-        logf.write(msg + "\n")
-        logf.flush()
-        if log:
-            log(msg)
+    run = TrainingRun(cfg.out, cfg.threads, cfg.device, log)
+    device, out, say = run.device, run.out, run.say
 
     train = load_split(cfg.data, "train", cfg.size)
     val = load_split(cfg.data, "val", cfg.size)
@@ -165,5 +155,5 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
             say(json.dumps(rec))
             losses = []
     bar.close()
-    logf.close()
+    run.close()
     return last

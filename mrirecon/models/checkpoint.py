@@ -53,3 +53,27 @@ def load_checkpoint(folder, model, opt, ema=None) -> dict:
 
 def has_checkpoint(folder) -> bool:
     return (Path(folder) / "state.json").exists()
+
+
+class TrainingRun:
+    """Common setup of a training run: torch threads, device, output folder and an appending log."""
+
+    def __init__(self, out, threads: int | None, device: str, log=print):
+        from mrirecon.diffusion.train import pick_device
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = pick_device(device)
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._logf = open(self.out / "train.log", "a")
+        self._log = log
+
+    def say(self, msg: str) -> None:
+        self._logf.write(msg + "\n")
+        self._logf.flush()
+        if self._log:
+            self._log(msg)
+
+    def close(self) -> None:
+        self._logf.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrirecon.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, save_checkpoint
 from mrirecon.models.io import save_model
 
 
@@ -89,21 +89,10 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
     from mrirecon.data.datasets import UNetSliceDataset
     from mrirecon.data.masks import RandomMaskFunc
     from mrirecon.data.prepare import load_split
-    from mrirecon.diffusion.train import pick_device
     from mrirecon.models.unet import UNet
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    logf = open(out / "train.log", "a")
-
-    def say(msg):
-        logf.write(msg + "\n")
-        logf.flush()
-        if log:
-            log(msg)
+    run = TrainingRun(cfg.out, cfg.threads, cfg.device, log)
+    device, out, say = run.device, run.out, run.say
 
     train = load_split(cfg.data, "train", cfg.size)
     val = load_split(cfg.data, "val", cfg.size)
@@ -179,5 +168,5 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
             continue
         break
     bar.close()
-    logf.close()
+    run.close()
     return out / "best"

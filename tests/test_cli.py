@@ -1,0 +1,168 @@
+"""The command line on tiny inputs: reconstruct (batch reliability), evaluate, data, torchrun."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.cli.main import main
+from mrirecon.data.synth import SimConfig, write_simulated
+
+from conftest import phantom
+
+
+@pytest.fixture
+def sim_dir(tmp_path):
+    d = tmp_path / "sim"
+    imgs = np.stack([phantom(64, s) for s in range(6)])
+    for i in range(3):
+        write_simulated(d / f"vol{i}.h5", imgs[i:i + 2], SimConfig(coils=4 if i != 1 else 1, snr_db=35, seed=i))
+    return d
+
+
+def test_reconstruct_evaluate_and_outputs(sim_dir, tmp_path):
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in sim_dir.iterdir()}
+    rc = main(["reconstruct", str(sim_dir), str(out), "--method", "zero-filled", "--accelerations", "4",
+               "--center-fractions", "0.08", "--save", "nifti,png"])
+    assert rc == 0
+    for i in range(3):
+        with h5py.File(out / f"vol{i}.h5") as hf:
+            assert hf["reconstruction"].dtype == np.float32 and hf["reconstruction"].shape == (2, 64, 64)
+            assert hf["mask"].shape == (64,)
+        assert (out / f"vol{i}.nii.gz").exists() and (out / f"vol{i}.png").exists()
+    cfg = json.loads((out / "run_config.json").read_text())
+    assert cfg["config"]["method"] == "zero-filled" and "torch" in cfg["versions"]
+    assert {p.name: p.read_bytes() for p in sim_dir.iterdir()} == before  # inputs untouched
+    # same mask for every method: seeded by file name
+    out2 = tmp_path / "out2"
+    main(["reconstruct", str(sim_dir), str(out2), "--method", "cs", "--max-iter", "5"])
+    with h5py.File(out / "vol0.h5") as a, h5py.File(out2 / "vol0.h5") as b:
+        assert np.array_equal(a["mask"][()], b["mask"][()])
+    assert main(["evaluate", "--target-path", str(sim_dir), "--predictions-path", str(out)]) == 0
+    res = json.loads((out / "metrics.json").read_text())
+    assert len(res["volumes"]) == 3 and res["summary"]["PSNR"]["mean"] > 10
+    assert (out / "metrics.csv").read_text().startswith("file,slices,NMSE,PSNR,SSIM")
+
+
+def test_bad_file_in_batch_and_rerun_skips(sim_dir, tmp_path, capsys):
+    (sim_dir / "broken.h5").write_bytes(b"not an hdf5 file at all")
+    out = tmp_path / "out"
+    rc = main(["reconstruct", str(sim_dir), str(out), "--method", "zero-filled"])
+    assert rc == 1
+    fails = json.loads((out / "failures.json").read_text())
+    assert [f["file"] for f in fails] == ["broken.h5"] and "not a readable HDF5" in fails[0]["error"]
+    assert "broken.h5" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("*.h5")) == ["vol0.h5", "vol1.h5", "vol2.h5"]
+    mtime = (out / "vol0.h5").stat().st_mtime_ns
+    main(["reconstruct", str(sim_dir), str(out), "--method", "zero-filled"])
+    assert (out / "vol0.h5").stat().st_mtime_ns == mtime  # skipped
+    main(["reconstruct", str(sim_dir), str(out), "--method", "zero-filled", "--overwrite"])
+    assert (out / "vol0.h5").stat().st_mtime_ns != mtime
+
+
+def test_file_with_own_mask_is_used(tmp_path):
+    d = tmp_path / "test"
+    p = write_simulated(d / "t.h5", phantom(64)[None], SimConfig(coils=1))
+    own = np.zeros(64, bool)
+    own[::3] = True
+    own[28:36] = True
+    with h5py.File(p, "a") as hf:
+        hf.create_dataset("mask", data=own)
+    main(["reconstruct", str(d), str(tmp_path / "o"), "--method", "zero-filled"])
+    with h5py.File(tmp_path / "o" / "t.h5") as hf:
+        assert np.array_equal(hf["mask"][()].astype(bool), own)
+
+
+def test_kill_and_resume(sim_dir, tmp_path):
+    imgs = np.stack([phantom(64, s) for s in range(4)])
+    for i in range(3, 8):
+        write_simulated(sim_dir / f"vol{i}.h5", imgs, SimConfig(coils=4, seed=i))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mrirecon", "reconstruct", str(sim_dir), str(out), "--method", "cs",
+           "--max-iter", "60", "--batch-size", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("vol*.h5"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted(out.glob("vol*.h5"))
+    assert 2 <= len(done) < 8
+    for p in done:  # every output that exists is complete
+        with h5py.File(p) as hf:
+            assert hf["reconstruction"].shape[0] in (2, 4)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in done}
+    assert subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    assert len(list(out.glob("vol*.h5"))) == 8
+    assert all((out / n).stat().st_mtime_ns == m for n, m in mtimes.items())  # finished files were skipped
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_neural_methods_from_cli(sim_dir, tmp_path):
+    from mrirecon.models.io import save_model
+    from mrirecon.models.prior import PriorUNet
+    from mrirecon.models.unet import UNet
+
+    torch.manual_seed(0)
+    unet_dir = save_model(UNet(chans=4, num_pool_layers=2), tmp_path / "unet", meta={"eps0_mean": 0.01})
+    prior_dir = save_model(PriorUNet(channels=(8, 16), norm_groups=4), tmp_path / "prior",
+                           meta={"schedule": {"num_timesteps": 50}})
+    for method, extra in [("unet", ["--weights", str(unet_dir)]),
+                          ("ccdf", ["--weights", str(prior_dir), "--unet-weights", str(unet_dir), "--t0", "0.2",
+                                    "--steps", "3", "--samples", "2"]),
+                          ("ccdf", ["--weights", str(prior_dir), "--unet-weights", str(unet_dir), "--t0", "auto",
+                                    "--steps", "2"]),
+                          ("diffusion", ["--weights", str(prior_dir), "--steps", "3"]),
+                          ("red-diff", ["--weights", str(prior_dir), "--steps", "3"]),
+                          ("dps", ["--weights", str(prior_dir), "--steps", "3"])]:
+        out = tmp_path / f"out_{method}_{len(extra)}"
+        assert main(["reconstruct", str(sim_dir), str(out), "--method", method, *extra]) == 0, method
+        with h5py.File(out / "vol0.h5") as hf:
+            assert np.isfinite(hf["reconstruction"][()]).all()
+            if "--samples" in extra:
+                assert hf["std"].shape == hf["reconstruction"].shape
+    assert main(["reconstruct", str(sim_dir), str(tmp_path / "x"), "--method", "nope"]) == 2
+
+
+def test_data_check_and_simulate(tmp_path, sim_dir, capsys):
+    assert main(["data", "check", str(sim_dir / "vol1.h5"), "--spec", "mrirecon_sim_singlecoil"]) == 0
+    assert main(["data", "check", str(sim_dir), "--spec", "mrirecon_sim_multicoil"]) == 1
+    out = capsys.readouterr().out
+    assert "vol0.h5: 4 coils, expected 8" in out and "vol1.h5: kspace rank 3" in out
+    prep = tmp_path / "prep"
+    prep.mkdir()
+    imgs = np.stack([phantom(32, s) for s in range(6)]).astype(np.float16)
+    np.savez(prep / "val_32.npz", images=imgs, volume=np.array(["v"] * 6), orientation=np.array(["axial"] * 6),
+             index=np.arange(6))
+    assert main(["data", "simulate", "--data", str(prep), "--size", "32", "--out", str(tmp_path / "s"),
+                 "--n-files", "2", "--slices", "3", "--coils", "8"]) == 0
+    assert main(["data", "check", str(tmp_path / "s"), "--spec", "mrirecon_sim_multicoil"]) == 0
+
+
+def test_torchrun_two_processes(sim_dir, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun not found")
+    (sim_dir / "zbroken.h5").write_bytes(b"junk")
+    out = tmp_path / "out"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29531", "-m", "mrirecon", "reconstruct",
+                        str(sim_dir), str(out), "--method", "zero-filled", "--device", "cpu"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode != 0  # the broken file makes the run fail at the end
+    assert sorted(p.name for p in out.glob("*.h5")) == ["vol0.h5", "vol1.h5", "vol2.h5"]
+    merged = json.loads((out / "failures.json").read_text())
+    assert [f["file"] for f in merged] == ["zbroken.h5"]
+    assert (out / "failures.rank0.json").exists() and (out / "failures.rank1.json").exists()
+    t0 = json.loads((out / "timings.rank0.json").read_text())
+    t1 = json.loads((out / "timings.rank1.json").read_text())
+    assert not {d["file"] for d in t0} & {d["file"] for d in t1}  # no file done twice
