@@ -166,3 +166,18 @@ def test_torchrun_two_processes(sim_dir, tmp_path):
     t0 = json.loads((out / "timings.rank0.json").read_text())
     t1 = json.loads((out / "timings.rank1.json").read_text())
     assert not {d["file"] for d in t0} & {d["file"] for d in t1}  # no file done twice
+
+
+def test_sweep_report(sim_dir, tmp_path):
+    out = tmp_path / "report"
+    rc = main(["sweep", str(sim_dir), "--methods", "zero-filled,cs", "--accelerations", "4,8", "--out", str(out),
+               "--max-iter", "5"])
+    assert rc == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {(r["method"], r["acceleration"]) for r in rows} == {(m, a) for m in ("zero-filled", "cs") for a in (4, 8)}
+    assert [r["center_fraction"] for r in rows if r["method"] == "cs"] == [0.08, 0.04]
+    for name in ("results.csv", "results.md", "psnr_ssim_vs_acceleration.png", "psnr_vs_seconds.png", "grid_R4.png",
+                 "grid_R8.png"):
+        assert (out / name).stat().st_size > 0, name
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "zero-filled" in page

@@ -121,6 +121,74 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- sweep
+DEFAULT_CF = {2: 0.16, 4: 0.08, 6: 0.06, 8: 0.04, 12: 0.03, 16: 0.02}
+
+
+def cmd_sweep(a) -> int:
+    import h5py
+    import numpy as np
+
+    from mrirecon.cli.batch import run_batch
+    from mrirecon.cli.methods import make_solver
+    from mrirecon.eval.evaluate import evaluate_dirs
+    from mrirecon.eval.report import plot_grid, write_report
+
+    out = Path(a.out)
+    cfs = a.center_fractions or tuple(DEFAULT_CF.get(r, round(0.32 / r, 3)) for r in a.accelerations)
+    if len(cfs) != len(a.accelerations):
+        print("error: give one centre fraction per acceleration", file=sys.stderr)
+        return 2
+    rows, grids, failed = [], {}, 0
+    base = recon_config(a)
+    for acc, cf in zip(a.accelerations, cfs):
+        slices = {}
+        for m in a.methods:
+            cfg = dataclasses_replace(base, method=m, accelerations=(acc,), center_fractions=(cf,))
+            rdir = out / "recons" / f"{m}_R{acc}"
+            solver, info = make_solver(cfg)
+            res = run_batch(Path(a.data), rdir, solver, cfg, run_info=info)
+            failed += len(res["failed"])
+            ev = evaluate_dirs(a.data, rdir, out_csv=rdir / "metrics.csv", out_json=rdir / "metrics.json")
+            timings = json.loads((rdir / "timings.json").read_text()) if (rdir / "timings.json").exists() else []
+            sps = [t["seconds_per_slice"] for t in timings]
+            sm = ev["summary"]
+            if not sm:
+                continue
+            rows.append({"method": m, "acceleration": acc, "center_fraction": cf, "volumes": len(ev["volumes"]),
+                         "PSNR": sm["PSNR"]["mean"], "PSNR_std": sm["PSNR"]["std"], "SSIM": sm["SSIM"]["mean"],
+                         "SSIM_std": sm["SSIM"]["std"], "NMSE": sm["NMSE"]["mean"],
+                         "seconds_per_slice": float(np.mean(sps)) if sps else float("nan")})
+            first = ev["volumes"][0]["file"]
+            with h5py.File(rdir / first) as hf:
+                rec = np.asarray(hf["reconstruction"][()])
+            slices[m] = rec[len(rec) // 2]
+            print(f"R={acc} {m}: PSNR {sm['PSNR']['mean']:.2f} SSIM {sm['SSIM']['mean']:.4f}", flush=True)
+        if slices:
+            from mrirecon.io import FastMRIFile
+
+            tgt = FastMRIFile(Path(a.data) / first).volume_target()
+            t = tgt[len(tgt) // 2]
+            h, w = next(iter(slices.values())).shape
+            th, tw = t.shape
+            t = t[(th - h) // 2:(th - h) // 2 + h, (tw - w) // 2:(tw - w) // 2 + w]
+            name = f"grid_R{acc}.png"
+            grids[name] = plot_grid(t, slices, f"{first}, middle slice, R={acc}", out / name)
+    report = write_report(rows, grids, out, meta={"data": str(a.data), "methods": list(a.methods),
+                                                  "accelerations": list(a.accelerations), "center_fractions": list(cfs)})
+    from mrirecon.eval.report import markdown_table
+
+    print(markdown_table(rows))
+    print(f"report: {report}")
+    return 1 if failed else 0
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
 # ---------------------------------------------------------------- demo
 def cmd_demo(a) -> int:
     import tempfile
@@ -234,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out-csv", default=None)
     e.add_argument("--out-json", default=None)
     e.set_defaults(func=cmd_evaluate)
+
+    sw = sub.add_parser("sweep", help="reconstruct + evaluate every (method, acceleration); CSV, plots, HTML report")
+    sw.add_argument("data", help="folder of fastMRI .h5 files with targets")
+    sw.add_argument("--methods", type=_strs, required=True, help="e.g. zero-filled,cs,unet,ccdf")
+    sw.add_argument("--out", required=True)
+    add_recon_options(sw)
+    sw.set_defaults(func=cmd_sweep, center_fractions=None, accelerations=(4, 8), overwrite=False, save=())
+    sw.add_argument("--overwrite", action="store_true")
 
     d = sub.add_parser("demo", help="reconstruct the bundled demo file at R=4 and R=8 and print a table")
     d.add_argument("--file", default=None)
