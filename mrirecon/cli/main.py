@@ -344,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--spec", required=True)
     pc.set_defaults(func=cmd_data_check)
 
+    from mrirecon.cli.sr import add_parser as add_sr
+
+    add_sr(sub)
+
     t = sub.add_parser("train", help="train a network (runs scripts/train_<what>.py; options after it)")
     t.add_argument("what", choices=["prior", "unet", "sr3"])
     t.set_defaults(func=None)

@@ -27,6 +27,7 @@ def load_network(kind: str, path: str | None, device):
         raise WeightsError(f"{folder}: no {kind} weights (config.json + model.safetensors); "
                            f"train them with `mrirecon train {kind}` or pass --weights")
     import mrirecon.models.prior  # noqa: F401  (register classes)
+    import mrirecon.models.sr3  # noqa: F401
     import mrirecon.models.unet  # noqa: F401
 
     return load_model(folder, device=device)
