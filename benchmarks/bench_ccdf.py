@@ -36,6 +36,7 @@ def main():
     p.add_argument("--eta", type=float, default=1.0)
     p.add_argument("--full-nfe", type=int, default=1000)
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--dc-compare", action="store_true", help="also run CCDF with dc=x0 and dc=xt")
     p.add_argument("--data-root", default="bench_out/data")
     p.add_argument("--out", default="bench_out/ccdf")
     a = p.parse_args()
@@ -44,7 +45,8 @@ def main():
     from mrirecon.cli.methods import default_weights
 
     sched = DiffusionPrior.load(default_weights("prior")).schedule
-    eps0 = load_network("unet", None, "cpu").meta.get("eps0_mean")
+    meta = load_network("unet", None, "cpu").meta
+    eps0_of = lambda acc: (meta.get("eps0") or {}).get(f"R{acc}", meta.get("eps0_mean"))  # noqa: E731
     data = validation_files(Path(a.data_root), a.kind, a.files, a.slices)
     rows = []
 
@@ -52,7 +54,9 @@ def main():
         cfg = ReconConfig(method=method, accelerations=(acc,), center_fractions=(CF[acc],), batch_size=8, **kw)
         r = run_config(label, data, Path(a.out) / f"R{acc}", cfg)
         r.update(data=a.kind, **{k: v for k, v in kw.items() if k in ("t0", "steps")})
-        r["nfe"] = (1 + nfe(sched, r["t0"] if isinstance(r.get("t0"), float) else auto_t0(sched, eps0), kw.get("steps"))
+        if r.get("t0") == "auto":
+            r["t0_auto"] = auto_t0(sched, eps0_of(acc))
+        r["nfe"] = (1 + nfe(sched, r["t0"] if isinstance(r.get("t0"), float) else r.get("t0_auto", 1.0), kw.get("steps"))
                     if method == "ccdf" else {"unet": 1, "diffusion": kw.get("steps"), "cs": 0}.get(method, 0))
         rows.append(r)
         print(f"R={acc} {label}: PSNR {r['PSNR']:.2f} SSIM {r['SSIM']:.4f} NFE {r['nfe']} {r['s_per_slice']:.2f} s/slice",
@@ -67,15 +71,18 @@ def main():
             run(f"ccdf t0={t0}", "ccdf", acc, t0=t0, steps=steps_t0, eta=a.eta)
         for n in (int(x) for x in a.nfe.split(",")):
             run(f"ccdf t0={a.nfe_t0} nfe={n}", "ccdf", acc, t0=a.nfe_t0, steps=n, eta=a.eta)
-        if eps0 is not None:
-            run(f"ccdf t0=auto({auto_t0(sched, eps0):.3f})", "ccdf", acc, t0="auto", steps=steps_t0, eta=a.eta)
+        if eps0_of(acc) is not None:
+            run(f"ccdf t0=auto({auto_t0(sched, eps0_of(acc)):.3f})", "ccdf", acc, t0="auto", steps=steps_t0, eta=a.eta)
+        if a.dc_compare:
+            for dc in ("x0", "xt"):
+                run(f"ccdf t0={a.nfe_t0} dc={dc}", "ccdf", acc, t0=a.nfe_t0, steps=steps_t0, eta=a.eta, dc=dc)
         if not a.skip_full:
             run(f"full diffusion nfe={a.full_nfe}", "diffusion", acc, steps=a.full_nfe, eta=a.eta)
     print(md_table(rows, extra=("nfe",)))
-    plot(rows, Path(a.out) / "ccdf_curves.png", a.nfe_t0, sched, eps0)
+    plot(rows, Path(a.out) / "ccdf_curves.png", a.nfe_t0)
 
 
-def plot(rows, path, nfe_t0, sched, eps0):
+def plot(rows, path, nfe_t0):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +91,8 @@ def plot(rows, path, nfe_t0, sched, eps0):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for acc in sorted({r["R"] for r in rows}):
         rs = [r for r in rows if r["R"] == acc]
-        t0r = sorted((r for r in rs if r["method"] == "ccdf" and isinstance(r.get("t0"), float) and "nfe=" not in r["label"]),
+        t0r = sorted((r for r in rs if r["method"] == "ccdf" and isinstance(r.get("t0"), float) and "nfe=" not in r["label"]
+                      and "dc=" not in r["label"]),
                      key=lambda r: r["t0"])
         line, = axes[0].plot([r["t0"] for r in t0r], [r["PSNR"] for r in t0r], "o-", label=f"CCDF R={acc}")
         for ref, style in (("unet", "--"), ("cs", ":")):
@@ -95,8 +103,8 @@ def plot(rows, path, nfe_t0, sched, eps0):
         if full:
             axes[0].axhline(full[0]["PSNR"], color=line.get_color(), ls="-.", lw=1, label=f"full diffusion R={acc}")
         auto = [r for r in rs if "auto" in r["label"]]
-        if auto and eps0 is not None:
-            axes[0].plot([auto_t0(sched, eps0)], [auto[0]["PSNR"]], "*", ms=12, color=line.get_color(), label=f"t0=auto R={acc}")
+        if auto:
+            axes[0].plot([auto[0]["t0_auto"]], [auto[0]["PSNR"]], "*", ms=12, color=line.get_color(), label=f"t0=auto R={acc}")
         nr = sorted((r for r in rs if "nfe=" in r["label"] and r["method"] == "ccdf"), key=lambda r: r["nfe"])
         axes[1].plot([r["nfe"] for r in nr], [r["PSNR"] for r in nr], "o-", color=line.get_color(), label=f"CCDF t0={nfe_t0} R={acc}")
         if full:

@@ -107,6 +107,8 @@ def test_ccdf_nfe_and_auto_t0(prior):
     op, y = PROBLEMS["single"]
     ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0=0.5, steps=4), callback=lambda *a: calls.append(a[1]))
     assert len(calls) == 4 and calls == sorted(calls, reverse=True)
+    assert ccdf.initializer_error({"eps0": {"R4": 0.01, "R8": 0.03}, "eps0_mean": 0.02}, op) == 0.01  # mask is R≈3
+    assert ccdf.initializer_error({"eps0": {"R4": 0.01, "R8": 0.03}, "eps0_mean": 0.02}, Downsample(2)) == 0.02
     with pytest.raises(ValueError, match="eps0"):
         ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0="auto"))
 

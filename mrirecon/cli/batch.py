@@ -43,6 +43,7 @@ class ReconConfig:
     lamda: float | None = None
     lr: float | None = None
     eta: float | None = None
+    dc: str | None = None
     max_iter: int | None = None
     save: tuple[str, ...] = ()
     overwrite: bool = False

@@ -75,7 +75,7 @@ def make_solver(cfg: ReconConfig):
     if m == "diffusion":
         from mrirecon.recon import diffusion
 
-        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples)
+        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: diffusion.solve(op, y, prior, options=opts, seed=seed)), info
     if m == "ccdf":
@@ -83,7 +83,8 @@ def make_solver(cfg: ReconConfig):
 
         unet = load_network("unet", cfg.unet_weights, device)
         info["unet_weights_sha256"] = unet.weights_sha256
-        opts = _set(ccdf.CCDFOptions(**CCDF_DEFAULTS), t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples)
+        opts = _set(ccdf.CCDFOptions(**CCDF_DEFAULTS), t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples,
+                    dc=cfg.dc)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: ccdf.solve(op, y, prior, init="unet", unet=unet, options=opts,
                                                         seed=seed)), info

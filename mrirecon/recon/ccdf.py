@@ -45,6 +45,17 @@ def auto_t0(schedule, eps0: float, rho: float = 1.0) -> float:
     return 1.0
 
 
+def initializer_error(meta: dict, physics) -> float | None:
+    """ε₀ of the U-Net from its validation record: the entry for the acceleration nearest to the
+    operator's (1 / sampled fraction), else the mean over accelerations."""
+    per_r = {int(k[1:]): v for k, v in (meta.get("eps0") or {}).items() if k[:1] == "R" and k[1:].isdigit()}
+    mask = getattr(physics, "mask", None)
+    if per_r and mask is not None:
+        r = 1.0 / float(mask.float().mean().clamp_min(1e-6))
+        return per_r[min(per_r, key=lambda k: abs(k - r))]
+    return meta.get("eps0_mean")
+
+
 def initial_estimate(physics, y, init, unet=None, generator=None) -> torch.Tensor:
     if torch.is_tensor(init):
         return init
@@ -71,7 +82,7 @@ def solve(physics, y: torch.Tensor, prior, *, init="unet", unet=None, options: C
     opts = options or CCDFOptions()
     t0 = opts.t0
     if t0 == "auto":
-        eps0 = opts.eps0 if opts.eps0 is not None else getattr(unet, "meta", {}).get("eps0_mean")
+        eps0 = opts.eps0 if opts.eps0 is not None else initializer_error(getattr(unet, "meta", {}), physics)
         if eps0 is None:
             raise ValueError("t0='auto' needs the initializer's error eps0 (stored with the U-Net weights "
                              "as meta.eps0_mean, or CCDFOptions.eps0)")
