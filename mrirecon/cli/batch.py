@@ -44,6 +44,7 @@ class ReconConfig:
     lr: float | None = None
     eta: float | None = None
     dc: str | None = None
+    final_dc: str | None = None  # U-Net: none | replace | cg
     max_iter: int | None = None
     save: tuple[str, ...] = ()
     overwrite: bool = False

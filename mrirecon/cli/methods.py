@@ -61,7 +61,10 @@ def make_solver(cfg: ReconConfig):
 
         net = load_network("unet", cfg.weights, device)
         info["weights_sha256"] = net.weights_sha256
-        return (lambda op, y, seed=0: unet_solver.solve(op, y, model=net)), info
+        fdc = {"none": False, "replace": True, "cg": "cg", None: UNET_FINAL_DC}[cfg.final_dc]
+        opts = unet_solver.UNetOptions(final_dc=fdc)
+        info["options"] = dataclasses.asdict(opts)
+        return (lambda op, y, seed=0: unet_solver.solve(op, y, model=net, options=opts)), info
     if m not in ("diffusion", "ccdf", "red-diff", "dps"):
         raise ValueError(f"unknown method {m!r}; available: {', '.join(method_names())}")
     from mrirecon.diffusion.prior import DiffusionPrior
@@ -103,6 +106,7 @@ def make_solver(cfg: ReconConfig):
 
 
 # Tuned defaults of the shipped networks (see docs/benchmarks.md for the runs behind them).
+UNET_FINAL_DC: bool | str = False
 CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0}
 RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 100}
 DPS_DEFAULTS: dict = {"steps": 100, "zeta": 1.0}

@@ -68,17 +68,20 @@ class UNetSliceDataset(torch.utils.data.Dataset):
     Each item: a complex image with random smooth phase (augmented unless ``fixed_masks``), made
     single-coil or — with probability ``multicoil_prob`` — multi-coil with birdcage maps (4–12 coils),
     complex noise at a random SNR in ``snr_db``, undersampled with a mask from ``mask_func``; the
-    input is the zero-filled image ``A^H y`` (SENSE-combined for multi-coil, as the solvers see it).
+    input is the zero-filled image ``A^H y``, or for multi-coil with ``sense`` the CG-SENSE image
+    argmin ‖Ax − y‖² + μ‖x‖² (parallel imaging unfolds the aliasing first), as the solver sees it.
     Both are divided by the input's peak magnitude. Seeding follows fastMRI: the mask seed of item
     ``i`` is ``(seed, epoch, i)`` in training, ``(i,)`` with ``fixed_masks`` (validation: the same
     masks every epoch), so DataLoader workers draw independent, reproducible masks.
     """
 
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
-                 augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0)):
+                 augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0),
+                 sense: dict | None = None):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
         self.multicoil_prob, self.snr_db = multicoil_prob, snr_db
+        self.sense = sense  # {"mu": .., "iters": ..}: multi-coil input by CG-SENSE instead of A^H y
         self.epoch = 0
         self._maps_cache: dict = {}
 
@@ -117,7 +120,15 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             raw, norm = self._maps(coils, h, w, radius)
             k = fft2c(raw * x[None])
             k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
-            zf = (norm.conj() * ifft2c(k * mask)).sum(0)
+            if self.sense:
+                from mrirecon.physics.operators import MultiCoilMRI
+                from mrirecon.recon.cg import cg_dc
+
+                op = MultiCoilMRI(mask[0], norm[None])
+                yk = (k * mask)[None]
+                zf = cg_dc(op, yk, torch.zeros_like(x)[None], self.sense["mu"], self.sense["iters"])[0]
+            else:
+                zf = (norm.conj() * ifft2c(k * mask)).sum(0)
             target = x * (raw.abs() ** 2).sum(0).sqrt()  # the SENSE-combined image with ESPIRiT-like maps
         else:
             k = fft2c(x)

@@ -40,6 +40,9 @@ class UNetTrainConfig:
     accelerations: tuple[int, ...] = (4, 8)
     center_fractions: tuple[float, ...] = (0.08, 0.04)
     multicoil_prob: float = 0.5
+    input_mode: str = "sense"  # multi-coil input: "sense" (CG-SENSE) or "adjoint" (A^H y)
+    sense_mu: float = 0.01
+    sense_iters: int = 10
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
@@ -97,12 +100,14 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
     train = load_split(cfg.data, "train", cfg.size)
     val = load_split(cfg.data, "val", cfg.size)
     vidx = np.linspace(0, len(val) - 1, cfg.val_slices).astype(int)
+    sense = {"mu": cfg.sense_mu, "iters": cfg.sense_iters} if cfg.input_mode == "sense" else None
+    input_meta = {"mode": cfg.input_mode, **(sense or {})}
     ds = UNetSliceDataset(train, RandomMaskFunc(list(cfg.center_fractions), list(cfg.accelerations)), seed=cfg.seed,
-                          multicoil_prob=cfg.multicoil_prob)
+                          multicoil_prob=cfg.multicoil_prob, sense=sense)
     loaders = {}
     for acc, cf in zip(cfg.accelerations, cfg.center_fractions):
         vds = UNetSliceDataset(val[vidx], RandomMaskFunc([cf], [acc]), fixed_masks=True, augment=False,
-                               multicoil_prob=cfg.multicoil_prob)
+                               multicoil_prob=cfg.multicoil_prob, sense=sense)
         loaders[f"R{acc}"] = torch.utils.data.DataLoader(vds, batch_size=16)
     model = UNet(chans=cfg.chans, num_pool_layers=cfg.num_pool_layers).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -112,6 +117,13 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
     if has_checkpoint(last):
         state = load_checkpoint(last, model, opt)
         say(f"resumed from {last} at step {state['step']}")
+        if state["config"].get("input_mode", "adjoint") != cfg.input_mode:
+            # the input definition changed: fine-tune from here, and select the best anew
+            say(f"input mode {state['config'].get('input_mode', 'adjoint')} -> {cfg.input_mode} at step "
+                f"{state['step']}: best-checkpoint selection restarts")
+            state["best_psnr"] = -1.0
+            state.setdefault("switches", []).append({"step": state["step"], "input_mode": cfg.input_mode})
+            state["config"] = dataclasses.asdict(cfg)
     step, t_begin, start_wall = state["step"], time.time(), state["wall_seconds"]
     bar = tqdm(total=cfg.steps, initial=step, desc="unet", dynamic_ncols=True, mininterval=30)
     losses = []
@@ -155,7 +167,7 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
                     eps0 = {k: v["mse_mag"] for k, v in val_res.items()}
                     save_model(model, out / "best", meta={
                         "trained_steps": step, "wall_seconds": round(wall, 1), "validation": val_res,
-                        "eps0": eps0, "eps0_mean": float(np.mean(list(eps0.values()))), "data": "prepared packaged T1 volumes (train split), val: Colin27",
+                        "input": input_meta, "eps0": eps0, "eps0_mean": float(np.mean(list(eps0.values()))), "data": "prepared packaged T1 volumes (train split), val: Colin27",
                         "masks": f"fastMRI random R={list(cfg.accelerations)} cf={list(cfg.center_fractions)}"})
                     rec["best"] = True
                 save_checkpoint(last, model, opt, state)
