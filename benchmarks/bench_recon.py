@@ -25,7 +25,10 @@ def parse_extra(spec: str):
     opts = {}
     for item in filter(None, kv.split(",")):
         k, v = item.split("=")
-        opts[k] = v if k == "t0" and v == "auto" else (float(v) if "." in v or "e" in v else int(v))
+        if k in ("dc", "dc_mode", "final_dc") or v == "auto":
+            opts[k] = v
+        else:
+            opts[k] = float(v) if "." in v or "e" in v else int(v)
     return label, method, opts
 
 

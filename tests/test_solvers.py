@@ -167,7 +167,7 @@ def test_dc_placements_differ_and_run(prior):
 
 
 def test_cg_dc_solves_regularised_normal_equations():
-    from mrirecon.recon.cg import cg_dc
+    from mrirecon.physics.cg import cg_dc
 
     op, y = PROBLEMS["multi"]
     xr = image() * 0.5

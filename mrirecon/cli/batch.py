@@ -44,6 +44,8 @@ class ReconConfig:
     lr: float | None = None
     eta: float | None = None
     dc: str | None = None
+    dc_mode: str | None = None
+    dc_weight: float | None = None
     final_dc: str | None = None  # U-Net: none | replace | cg
     max_iter: int | None = None
     save: tuple[str, ...] = ()

@@ -45,6 +45,9 @@ def add_recon_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--eta", type=float, default=None, help="DDIM eta (0 deterministic, 1 ancestral)")
     s.add_argument("--dc", default=None, choices=["x0", "xt"],
                    help="diffusion / CCDF data consistency on the denoised x0 or on x_t (noised measurement)")
+    s.add_argument("--dc-mode", default=None, choices=["replace", "soft", "prox"],
+                   help="consistency map: replace measured samples, soft step, or prox (CG, uses coil redundancy)")
+    s.add_argument("--dc-weight", type=float, default=None, help="soft: step in (0,1]; prox: mu > 0")
     s.add_argument("--final-dc", default=None, choices=["none", "replace", "cg"],
                    help="U-Net: data consistency after the network (cg: argmin |Ax-y|^2 + mu|x-U|^2)")
     s.add_argument("--max-iter", type=int, default=None, help="CS iterations")
@@ -64,7 +67,8 @@ def recon_config(a):
                        accelerations=a.accelerations, center_fractions=a.center_fractions,
                        use_file_mask=not a.ignore_file_mask, batch_size=a.batch_size, seed=a.seed, device=a.device,
                        weights=a.weights, unet_weights=a.unet_weights, samples=a.samples, t0=t0, steps=a.steps,
-                       lamda=a.lamda, lr=a.lr, eta=a.eta, dc=a.dc, final_dc=a.final_dc, max_iter=a.max_iter,
+                       lamda=a.lamda, lr=a.lr, eta=a.eta, dc=a.dc, dc_mode=a.dc_mode,
+                       dc_weight=a.dc_weight, final_dc=a.final_dc, max_iter=a.max_iter,
                        save=getattr(a, "save", ()), overwrite=getattr(a, "overwrite", False))
 
 

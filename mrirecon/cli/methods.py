@@ -78,7 +78,8 @@ def make_solver(cfg: ReconConfig):
     if m == "diffusion":
         from mrirecon.recon import diffusion
 
-        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc)
+        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc,
+                    dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: diffusion.solve(op, y, prior, options=opts, seed=seed)), info
     if m == "ccdf":
@@ -87,7 +88,7 @@ def make_solver(cfg: ReconConfig):
         unet = load_network("unet", cfg.unet_weights, device)
         info["unet_weights_sha256"] = unet.weights_sha256
         opts = _set(ccdf.CCDFOptions(**CCDF_DEFAULTS), t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples,
-                    dc=cfg.dc)
+                    dc=cfg.dc, dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: ccdf.solve(op, y, prior, init="unet", unet=unet, options=opts,
                                                         seed=seed)), info
@@ -107,7 +108,7 @@ def make_solver(cfg: ReconConfig):
 
 # Tuned defaults of the shipped networks (see docs/benchmarks.md for the runs behind them).
 UNET_FINAL_DC: bool | str = False
-CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0}
+CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0, "dc_mode": "prox", "dc_weight": 0.05}
 RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 100}
 DPS_DEFAULTS: dict = {"steps": 100, "zeta": 1.0}
 

@@ -122,7 +122,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
             if self.sense:
                 from mrirecon.physics.operators import MultiCoilMRI
-                from mrirecon.recon.cg import cg_dc
+                from mrirecon.physics.cg import cg_dc
 
                 op = MultiCoilMRI(mask[0], norm[None])
                 yk = (k * mask)[None]

@@ -8,7 +8,10 @@ steps; each is an affine map ``x ↦ L x + b`` whose linear part ``L`` has norm 
   a projection for single-coil MRI and super-resolution, ``S^H F^H (I-M) F S`` for SENSE (a
   product of contractions when ``Σ_c |S_c|² ≤ 1``);
 * ``mode="soft"`` with ``weight`` w ∈ (0, 1]: a step ``x ← x − w A⁺(A x − y)`` that only pulls
-  towards the data (noise-aware; w = 1 is ``replace``).
+  towards the data (noise-aware; w = 1 is ``replace``);
+* ``mode="prox"`` with ``weight`` μ > 0: ``x ← argmin_z ‖A z − y‖² + μ ‖z − x‖²`` by conjugate
+  gradients. Its linear part μ (A^H A + μ I)⁻¹ has norm ≤ 1, so it is non-expansive for every
+  operator, and for SENSE it uses the coil redundancy (parallel imaging) that ``replace`` cannot.
 """
 
 from __future__ import annotations
@@ -62,9 +65,12 @@ class _Adjoint:
 
 
 def _check_weight(mode, weight):
-    if mode not in ("replace", "soft"):
-        raise ValueError(f"unknown consistency mode {mode!r}: replace or soft")
-    if not 0.0 < weight <= 1.0:
+    if mode not in ("replace", "soft", "prox"):
+        raise ValueError(f"unknown consistency mode {mode!r}: replace, soft or prox")
+    if mode == "prox":
+        if weight <= 0:
+            raise ValueError(f"prox consistency needs mu > 0, got {weight}")
+    elif not 0.0 < weight <= 1.0:
         raise ValueError(f"consistency weight must be in (0, 1], got {weight}")
 
 
@@ -95,6 +101,8 @@ class SingleCoilMRI(Operator):
 
     def consistency(self, x, y, mode="replace", weight=1.0):
         _check_weight(mode, weight)
+        if mode == "prox":
+            return prox_consistency(self, x, y, weight)
         k = fft2c(x)
         w = self.mask * (1.0 if mode == "replace" else weight)
         return ifft2c(k - w * (k - y))
@@ -131,6 +139,8 @@ class MultiCoilMRI(Operator):
 
     def consistency(self, x, y, mode="replace", weight=1.0):
         _check_weight(mode, weight)
+        if mode == "prox":
+            return prox_consistency(self, x, y, weight)
         k = fft2c(self.maps * x[:, None])
         w = self.mask * (1.0 if mode == "replace" else weight)
         coil = ifft2c(k - w * (k - y))
@@ -145,6 +155,12 @@ class MultiCoilMRI(Operator):
 
     def to(self, device):
         return MultiCoilMRI(self.mask[:, 0].to(device), self.maps.to(device))
+
+
+def prox_consistency(op, x, y, mu: float, iters: int = 15):
+    from mrirecon.physics.cg import cg_dc
+
+    return cg_dc(op, y, x, mu, iters)
 
 
 def normalise_maps(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -58,6 +58,10 @@ class Downsample(Operator):
 
     def consistency(self, x, y, mode="replace", weight=1.0):
         _check_weight(mode, weight)
+        if mode == "prox":
+            from mrirecon.physics.operators import prox_consistency
+
+            return prox_consistency(self, x, y, weight)
         w = 1.0 if mode == "replace" else weight
         return x - w * self.pinv(self.forward(x) - y)
 

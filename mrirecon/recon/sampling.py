@@ -26,7 +26,7 @@ class SamplerOptions:
     steps: int | None = None  # None: every timestep from t_start; else a strided DDIM subset
     eta: float = 1.0  # 1 = DDPM ancestral (with consecutive steps), 0 = deterministic DDIM
     dc: str = "x0"  # "x0" | "xt" | "none"
-    dc_mode: str = "replace"  # "replace" | "soft"
+    dc_mode: str = "replace"  # "replace" | "soft" | "prox" (CG; uses the coil redundancy for SENSE)
     dc_weight: float = 1.0
     final_dc: bool = True
     clip_x0: float | None = 2.0  # clamp |x̂0| (the training images peak at ~1)
@@ -62,7 +62,7 @@ def reverse_diffusion(prior, schedule: VPSchedule, physics, y: torch.Tensor, x: 
         if callback is not None:
             callback(i, t, x, x0)
     if opts.final_dc and opts.dc != "none":
-        x = physics.consistency(x, y)
+        x = physics.consistency(x, y, opts.dc_mode, opts.dc_weight)
     return x
 
 

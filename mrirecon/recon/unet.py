@@ -28,7 +28,7 @@ class UNetOptions:
 def network_input(physics, y: torch.Tensor, spec: dict | None) -> torch.Tensor:
     """The U-Net's input image for measurement y, as defined by its training (``spec``)."""
     from mrirecon.physics.operators import MultiCoilMRI
-    from mrirecon.recon.cg import cg_dc
+    from mrirecon.physics.cg import cg_dc
 
     if spec and spec.get("mode") == "sense" and isinstance(physics, MultiCoilMRI):
         x0 = torch.zeros_like(physics.adjoint(y))
@@ -46,7 +46,7 @@ def solve(physics, y: torch.Tensor, prior=None, *, model, options: UNetOptions |
     x = channels_to_complex(model(complex_to_channels(xin / bshape(scale, xin)).to(dev))).to(y.device)
     x = x * bshape(scale, x)
     if opt.final_dc == "cg":
-        from mrirecon.recon.cg import cg_dc
+        from mrirecon.physics.cg import cg_dc
 
         x = cg_dc(physics, y, x, opt.dc_mu, opt.dc_iters)
     elif opt.final_dc:
