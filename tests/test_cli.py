@@ -181,3 +181,9 @@ def test_sweep_report(sim_dir, tmp_path):
         assert (out / name).stat().st_size > 0, name
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "zero-filled" in page
+
+
+def test_train_dispatch_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "unet", "--help"])
+    assert "--num-pool-layers" in capsys.readouterr().out

@@ -365,9 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = build_parser()
-    if argv[:1] == ["train"]:
-        a, rest = p.parse_known_args(argv)
-        return cmd_train(a, rest)
+    if argv[:1] == ["train"] and len(argv) >= 2 and not argv[1].startswith("-"):
+        a = p.parse_args(argv[:2])  # the rest belongs to the training script
+        return cmd_train(a, argv[2:])
     a = p.parse_args(argv)
     try:
         return a.func(a)
