@@ -93,6 +93,7 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
     train = load_split(cfg.data, "train", cfg.size)
     val = load_split(cfg.data, "val", cfg.size)
     schedule = VPSchedule(ScheduleConfig())
+    torch.manual_seed(cfg.seed)  # reproducible initialisation
     model = PriorUNet(cfg.channels, cfg.layers_per_block, cfg.attention).to(device)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():

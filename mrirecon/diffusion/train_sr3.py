@@ -54,6 +54,7 @@ def train_sr3(cfg: SR3TrainConfig, log=print):
     device, out, say = run.device, run.out, run.say
     train = load_split(cfg.data, "train", cfg.size)
     schedule = VPSchedule(ScheduleConfig())
+    torch.manual_seed(cfg.seed)  # reproducible initialisation
     model = SR3Net(cfg.channels).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = {"step": 0, "wall_seconds": 0.0, "history": [], "config": dataclasses.asdict(cfg)}

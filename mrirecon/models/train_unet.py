@@ -109,6 +109,7 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
         vds = UNetSliceDataset(val[vidx], RandomMaskFunc([cf], [acc]), fixed_masks=True, augment=False,
                                multicoil_prob=cfg.multicoil_prob, sense=sense)
         loaders[f"R{acc}"] = torch.utils.data.DataLoader(vds, batch_size=16)
+    torch.manual_seed(cfg.seed)  # reproducible initialisation
     model = UNet(chans=cfg.chans, num_pool_layers=cfg.num_pool_layers).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = {"step": 0, "epoch": 0, "wall_seconds": 0.0, "history": [], "best_psnr": -1.0,

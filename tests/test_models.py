@@ -1,0 +1,124 @@
+"""Networks: save/load round trips, clear mismatch errors, and resumable tiny training runs."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.models.io import WeightsError, load_model, save_model
+from mrirecon.models.prior import PriorUNet
+from mrirecon.models.sr3 import SR3Net
+from mrirecon.models.unet import UNet
+
+from conftest import phantom
+
+
+@pytest.mark.parametrize("make", [lambda: UNet(chans=4, num_pool_layers=2), lambda: PriorUNet((8, 16), norm_groups=4),
+                                  lambda: SR3Net((8, 16), norm_groups=4)], ids=["unet", "prior", "sr3"])
+def test_save_load_roundtrip(tmp_path, make):
+    torch.manual_seed(0)
+    net = make().eval()
+    save_model(net, tmp_path / "w", meta={"note": "x"})
+    assert not list((tmp_path / "w").glob("*.pt")) and (tmp_path / "w" / "model.safetensors").exists()
+    back = load_model(tmp_path / "w")
+    assert back.meta == {"note": "x"} and len(back.weights_sha256) == 64
+    for a, b in zip(net.state_dict().values(), back.state_dict().values()):
+        assert torch.equal(a, b)
+    half = load_model(save_model(net, tmp_path / "h", half=True))
+    assert next(half.parameters()).dtype == torch.float32
+
+
+def test_unet_any_size_and_output():
+    net = UNet(chans=4, num_pool_layers=3).eval()
+    for h, w in [(37, 50), (64, 64)]:
+        assert net(torch.randn(2, 2, h, w)).shape == (2, 2, h, w)
+    p = PriorUNet((8, 16), norm_groups=4).eval()
+    assert p(torch.randn(1, 2, 45, 33), torch.tensor([5])).shape == (1, 2, 45, 33)
+
+
+def test_mismatch_errors(tmp_path):
+    save_model(UNet(chans=4, num_pool_layers=2), tmp_path / "a")
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    cfg["config"]["chans"] = 8
+    (tmp_path / "a" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match="model.safetensors: tensor .* has shape"):
+        load_model(tmp_path / "a")
+    save_model(UNet(chans=4, num_pool_layers=2), tmp_path / "b")
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    cfg["config"]["num_pool_layers"] = 3
+    (tmp_path / "b" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsError, match="missing"):
+        load_model(tmp_path / "b")
+    with pytest.raises(WeightsError, match="expected 'prior-unet'"):
+        load_model(tmp_path / "b", expect="prior-unet")
+    with pytest.raises(WeightsError, match="no config.json"):
+        load_model(tmp_path / "nothing")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text('{"class": "unet", "config": {"bogus": 1}}')
+    with pytest.raises(WeightsError, match="bad config"):
+        load_model(tmp_path / "c")
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    d = tmp_path / "prep"
+    d.mkdir()
+    for split, n in (("train", 6), ("val", 4)):
+        imgs = np.stack([phantom(32, s + (10 if split == "val" else 0)) for s in range(n)]).astype(np.float16)
+        np.savez(d / f"{split}_32.npz", images=imgs, volume=np.array([split] * n), orientation=np.array(["axial"] * n),
+                 index=np.arange(n))
+    return d
+
+
+def test_unet_training_step_resume(tiny_data, tmp_path):
+    from mrirecon.models.train_unet import UNetTrainConfig, train_unet
+
+    cfg = UNetTrainConfig(data=str(tiny_data), size=32, out=str(tmp_path / "u"), chans=4, num_pool_layers=2,
+                          batch_size=2, steps=2, val_every=2, val_slices=4, threads=1, device="cpu")
+    best = train_unet(cfg, log=None)
+    m = load_model(best)
+    assert m.meta["trained_steps"] == 2 and "R4" in m.meta["eps0"] and m.meta["input"]["mode"] == "sense"
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    train_unet(UNetTrainConfig(**{**cfg.__dict__, "steps": 4}), log=None)
+    st = json.loads((tmp_path / "u" / "last" / "state.json").read_text())
+    assert st["step"] == 4 and [h["step"] for h in st["history"]] == [2, 4]
+    assert "resumed from" in (tmp_path / "u" / "train.log").read_text()
+    after = load_model(tmp_path / "u" / "best").state_dict() if st.get("best_psnr") else before
+    assert after.keys() == before.keys()
+
+
+def test_prior_training_resume_equals_uninterrupted(tiny_data, tmp_path):
+    from mrirecon.diffusion.train import PriorTrainConfig, train_prior
+
+    base = dict(data=str(tiny_data), size=32, channels=(8, 16), batch_size=2, crop=16, checkpoint_every=2,
+                val_every=2, threads=1, device="cpu")
+    train_prior(PriorTrainConfig(out=str(tmp_path / "a"), steps=4, **base), log=None)
+    train_prior(PriorTrainConfig(out=str(tmp_path / "b"), steps=2, **base), log=None)
+    train_prior(PriorTrainConfig(out=str(tmp_path / "b"), steps=4, **base), log=None)
+    a = load_model(tmp_path / "a" / "last" / "ema").state_dict()
+    b = load_model(tmp_path / "b" / "last" / "ema").state_dict()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k  # resuming reproduces the uninterrupted run
+    st = json.loads((tmp_path / "b" / "last" / "state.json").read_text())
+    assert st["step"] == 4 and "denoise_psnr" in st["history"][-1]
+
+
+def test_timestep_sampling_modes():
+    from mrirecon.diffusion.train import sample_timesteps
+
+    g = torch.Generator().manual_seed(0)
+    assert sample_timesteps(1000, 1000, "low", 0.25, g).max() < 250
+    mixed = sample_timesteps(4000, 1000, "mixed", 0.25, g)
+    assert 0.55 < (mixed < 250).float().mean() < 0.7
+    with pytest.raises(ValueError):
+        sample_timesteps(4, 1000, "nope", 0.25, g)
+
+
+def test_sr3_training_resume(tiny_data, tmp_path):
+    from mrirecon.diffusion.train_sr3 import SR3TrainConfig, train_sr3
+
+    base = dict(data=str(tiny_data), size=32, out=str(tmp_path / "s"), channels=(8, 16), batch_size=2, crop=16,
+                checkpoint_every=1, threads=1, device="cpu")
+    train_sr3(SR3TrainConfig(steps=1, **base), log=None)
+    train_sr3(SR3TrainConfig(steps=2, **base), log=None)
+    assert load_model(tmp_path / "s" / "model").meta["trained_steps"] == 2
