@@ -36,10 +36,15 @@ if (Path(a.unet) / "best" / "config.json").exists():
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default U-Net initializer
 
 - Architecture: fastMRI-style U-Net, config {json.dumps(net.config_dict())}, {sum(p.numel() for p in net.parameters()):,} parameters.
-- Input / output: complex image as 2 channels (real, imag), normalised by the zero-filled image's peak.
+- Input / output: complex image as 2 channels (real, imag), normalised by the input's peak. Input: the
+  zero-filled image for single-coil data; for multi-coil data {json.dumps(meta.get("input", {"mode": "adjoint"}))}
+  ("sense": CG-SENSE argmin |Ax-y|^2 + mu|x|^2, iters CG steps, so parallel imaging unfolds the aliasing first).
+- Training history: {json.dumps(state.get("switches", []))} (input-mode switches: the network was trained on
+  A^H y inputs until the first switch, then fine-tuned on the CG-SENSE inputs; the best checkpoint is chosen
+  after the last switch).
 - Data: `mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations); random smooth phase, flips/rotation/zoom; half single-coil, half 4–12-coil
-  birdcage SENSE-combined, complex noise 25–40 dB.
+  birdcage maps, complex noise 25–40 dB.
 - Masks: fastMRI random, R ∈ {{4, 8}} with centre fractions 0.08 / 0.04, drawn on the fly. Loss: L1.
 - Selected checkpoint: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation PSNR),
   wall time {meta.get('wall_seconds')} s at that step on 1 CPU thread (2-core machine, sharing it with the prior's training).
