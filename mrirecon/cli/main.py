@@ -48,7 +48,7 @@ def add_recon_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--dc-mode", default=None, choices=["replace", "soft", "prox"],
                    help="consistency map: replace measured samples, soft step, or prox (CG, uses coil redundancy)")
     s.add_argument("--dc-weight", type=float, default=None, help="soft: step in (0,1]; prox: mu > 0")
-    s.add_argument("--final-dc", default=None, choices=["none", "replace", "cg"],
+    s.add_argument("--final-dc", default=None, choices=["none", "replace", "cg", "auto"],
                    help="U-Net: data consistency after the network (cg: argmin |Ax-y|^2 + mu|x-U|^2)")
     s.add_argument("--max-iter", type=int, default=None, help="CS iterations")
     s.add_argument("--samples", type=int, default=1, help="samples per slice (mean and std map)")

@@ -61,7 +61,7 @@ def make_solver(cfg: ReconConfig):
 
         net = load_network("unet", cfg.weights, device)
         info["weights_sha256"] = net.weights_sha256
-        fdc = {"none": False, "replace": True, "cg": "cg", None: UNET_FINAL_DC}[cfg.final_dc]
+        fdc = {"none": False, "replace": True, "cg": "cg", "auto": "auto", None: UNET_FINAL_DC}[cfg.final_dc]
         opts = unet_solver.UNetOptions(final_dc=fdc)
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: unet_solver.solve(op, y, model=net, options=opts)), info
@@ -107,7 +107,7 @@ def make_solver(cfg: ReconConfig):
 
 
 # Tuned defaults of the shipped networks (see docs/benchmarks.md for the runs behind them).
-UNET_FINAL_DC: bool | str = False
+UNET_FINAL_DC: bool | str = "auto"  # CG data consistency after the U-Net for multi-coil data
 CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0, "dc_mode": "prox", "dc_weight": 0.05}
 RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 100}
 DPS_DEFAULTS: dict = {"steps": 100, "zeta": 1.0}

@@ -18,7 +18,7 @@ from mrirecon.recon.common import bshape, channels_to_complex, complex_to_channe
 
 @dataclasses.dataclass
 class UNetOptions:
-    final_dc: bool | str = False  # False | True ("replace" map) | "cg"
+    final_dc: bool | str = False  # False | True ("replace" map) | "cg" | "auto" (cg for SENSE, else none)
     dc_mode: str = "replace"
     dc_weight: float = 1.0
     dc_mu: float = 0.02
@@ -45,10 +45,15 @@ def solve(physics, y: torch.Tensor, prior=None, *, model, options: UNetOptions |
     dev = next(model.parameters()).device
     x = channels_to_complex(model(complex_to_channels(xin / bshape(scale, xin)).to(dev))).to(y.device)
     x = x * bshape(scale, x)
-    if opt.final_dc == "cg":
+    final_dc = opt.final_dc
+    if final_dc == "auto":
+        from mrirecon.physics.operators import MultiCoilMRI
+
+        final_dc = "cg" if isinstance(physics, MultiCoilMRI) else False
+    if final_dc == "cg":
         from mrirecon.physics.cg import cg_dc
 
         x = cg_dc(physics, y, x, opt.dc_mu, opt.dc_iters)
-    elif opt.final_dc:
+    elif final_dc:
         x = physics.consistency(x, y, opt.dc_mode, opt.dc_weight)
     return x
