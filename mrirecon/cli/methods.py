@@ -109,8 +109,8 @@ def make_solver(cfg: ReconConfig):
 # Tuned defaults of the shipped networks (see docs/benchmarks.md for the runs behind them).
 UNET_FINAL_DC: bool | str = "auto"  # CG data consistency after the U-Net for multi-coil data
 CCDF_DEFAULTS: dict = {"t0": 0.1, "steps": 10, "eta": 1.0, "dc_mode": "prox", "dc_weight": 0.05}
-RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 100}
-DPS_DEFAULTS: dict = {"steps": 100, "zeta": 1.0}
+RED_DIFF_DEFAULTS: dict = {"lamda": 0.25, "lr": 0.1, "steps": 200}
+DPS_DEFAULTS: dict = {"steps": 1000, "zeta": 1.0}  # the paper's 1000 steps
 
 
 def _sampler(fn):

@@ -29,7 +29,7 @@ class REDDiffOptions:
     lamda: float = 0.25
     lr: float = 0.1
     betas: tuple[float, float] = (0.9, 0.99)
-    steps: int = 100
+    steps: int = 200
     weighting: str = "snr"  # snr | sqrt | square | const
     obs_weight: float = 1.0
     init: str = "zero-filled"  # zero-filled | unet | zeros
