@@ -88,9 +88,10 @@ def build_operator(y: torch.Tensor, mask: torch.Tensor, multicoil: bool):
 
 
 def reconstruct_file(path: Path, out_dir: Path, solver: Callable, cfg: ReconConfig, device: torch.device,
-                     slice_progress=None) -> dict:
-    """Reconstruct one file; returns a record with timing. Raises on a bad file."""
-    f = FastMRIFile(path)
+                     slice_progress=None, f: FastMRIFile | None = None) -> dict:
+    """Reconstruct one file (``f``: the already opened reader, if any); returns a record with timing.
+    Raises on a bad file."""
+    f = f or FastMRIFile(path)
     if cfg.challenge == "singlecoil" and f.multicoil:
         raise FastMRIFileError(path, "multi-coil k-space but --challenge singlecoil")
     if cfg.challenge == "multicoil" and not f.multicoil:
@@ -191,9 +192,10 @@ def run_batch(inp: Path, out_dir: Path, solver: Callable, cfg: ReconConfig, *, r
             result["skipped"].append(path.name)
             continue
         try:
-            n = FastMRIFile(path).num_slices
-            with tqdm(total=n, desc=path.name, unit="slice", leave=False, position=1, dynamic_ncols=True) as sbar:
-                rec = reconstruct_file(path, out_dir, solver, cfg, device, slice_progress=sbar.update)
+            f = FastMRIFile(path)
+            with tqdm(total=f.num_slices, desc=path.name, unit="slice", leave=False, position=1,
+                      dynamic_ncols=True) as sbar:
+                rec = reconstruct_file(path, out_dir, solver, cfg, device, slice_progress=sbar.update, f=f)
             result["done"].append(rec)
         except Exception as exc:  # a bad file never stops the batch
             msg = str(exc) if isinstance(exc, FastMRIFileError) else f"{path}: {type(exc).__name__}: {exc}"

@@ -94,9 +94,9 @@ class UNetSliceDataset(torch.utils.data.Dataset):
 
         key = (coils, h, w, round(radius, 1))
         if key not in self._maps_cache:
-            self._maps_cache[key] = (birdcage_maps(coils, h, w, radius), None)
-        raw = self._maps_cache[key][0]
-        return raw, normalise_maps(raw)
+            raw = birdcage_maps(coils, h, w, radius)
+            self._maps_cache[key] = (raw, normalise_maps(raw))
+        return self._maps_cache[key]
 
     def __getitem__(self, i: int):
         from mrirecon.physics.fft import fft2c, ifft2c

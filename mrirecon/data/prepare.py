@@ -75,7 +75,7 @@ def prepare(cfg: PrepareConfig, progress=None) -> dict:
     for src in SOURCES:
         try:
             vol, _, prov = load_volume(src, Path(cfg.cache))
-        except (SourceError, OSError, Exception) as exc:  # optional sources may be absent
+        except Exception as exc:  # optional sources may be absent
             if src.optional:
                 print(f"warning: optional source {src.name} unavailable ({exc}); skipped")
                 continue

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
-from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, save_checkpoint
+from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, optimizer_step, save_checkpoint
 
 
 @dataclasses.dataclass
@@ -105,12 +105,9 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
         state = load_checkpoint(last, model, opt, ema)
         say(f"resumed from {last} at step {state['step']}")
     # fixed validation batch for the denoising curve (64x64 centre crops of 16 validation slices)
-    vg = torch.Generator().manual_seed(1234)
     vidx = torch.linspace(0, len(val) - 1, 16).long()
     vb = PriorBatches(val[vidx.numpy()], batch_size=16, crop=cfg.crop, seed=1234, affine=False, intensity=(1, 1))
-    vb.images = vb.images  # fixed subset
     val_images = vb.sample()
-    del vg
     data = PriorBatches(train, cfg.batch_size, cfg.crop, seed=cfg.seed)
     tg = torch.Generator().manual_seed(cfg.seed + 1)
     start_step, start_wall = state["step"], state["wall_seconds"]
@@ -127,20 +124,17 @@ def train_prior(cfg: PriorTrainConfig, log=print) -> Path:
         x0 = data.sample().to(device)
         t = sample_timesteps(len(x0), schedule.T, cfg.t_sampling, cfg.low_frac, tg).to(device)
         noise = torch.randn(x0.shape, generator=tg).to(device)
-        xt = schedule.q_sample(x0, t.cpu(), noise.cpu()).to(device) if device.type != "cpu" else schedule.q_sample(x0, t, noise)
+        xt = schedule.q_sample(x0, t.cpu(), noise)  # ᾱ is indexed on the CPU, then moved to x0's device
         loss = (model(xt, t) - noise).pow(2).mean()
         for gparam in opt.param_groups:
             gparam["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss_value = optimizer_step(opt, loss, clip=1.0)
         decay = min(cfg.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - decay)
         step += 1
-        losses.append(loss.item())
+        losses.append(loss_value)
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             wall = start_wall + time.time() - t_begin

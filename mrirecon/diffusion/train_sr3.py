@@ -13,7 +13,7 @@ import time
 import torch
 
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
-from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, save_checkpoint
+from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, optimizer_step, save_checkpoint
 from mrirecon.models.io import save_model
 
 
@@ -80,11 +80,8 @@ def train_sr3(cfg: SR3TrainConfig, log=print):
         x = sg[:, None, None, None] * hr + (1 - sg ** 2).sqrt()[:, None, None, None] * noise
         pred = model(x, up, sg)
         loss = (pred - noise).abs().mean() if cfg.loss == "l1" else (pred - noise).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(optimizer_step(opt, loss))
         step += 1
-        losses.append(loss.item())
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             wall = start_wall + time.time() - t_begin

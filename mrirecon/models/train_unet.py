@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, save_checkpoint
+from mrirecon.models.checkpoint import TrainingRun, has_checkpoint, load_checkpoint, optimizer_step, save_checkpoint
 from mrirecon.models.io import save_model
 
 
@@ -148,11 +148,8 @@ def train_unet(cfg: UNetTrainConfig, log=print) -> Path:
                 loss = ssim_loss(mag(pred), mag(tgt)) + 0.1 * (pred - tgt).abs().mean()
             else:
                 loss = (pred - tgt).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            losses.append(optimizer_step(opt, loss))
             step += 1
-            losses.append(loss.item())
             bar.update(1)
             if step % cfg.val_every == 0 or step == cfg.steps:
                 wall = start_wall + time.time() - t_begin

@@ -18,6 +18,12 @@ def measurement_scale(physics, y: torch.Tensor, quantile: float = 1.0) -> torch.
     return s.clamp_min(1e-12)
 
 
+def normalise_measurement(physics, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale (batch,), y / scale)``: the measurement at the networks' intensity scale."""
+    scale = measurement_scale(physics, y)
+    return scale, y / bshape(scale, y)
+
+
 def bshape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.dim() - 1)))
 
@@ -31,4 +37,4 @@ def eps_net(prior, x: torch.Tensor, t) -> torch.Tensor:
     return channels_to_complex(prior(complex_to_channels(x), tt))
 
 
-__all__ = ["measurement_scale", "bshape", "eps_net", "channels_to_complex", "complex_to_channels"]
+__all__ = ["measurement_scale", "normalise_measurement", "bshape", "eps_net", "channels_to_complex", "complex_to_channels"]

@@ -13,7 +13,7 @@ import dataclasses
 import torch
 
 from mrirecon.diffusion.schedule import item_generators, randn_like
-from mrirecon.recon.common import bshape, eps_net, measurement_scale
+from mrirecon.recon.common import bshape, eps_net, normalise_measurement
 
 
 @dataclasses.dataclass
@@ -30,8 +30,7 @@ def solve(physics, y: torch.Tensor, prior, *, options: DPSOptions | None = None,
     sched = prior.schedule
     if generator is None:
         generator = item_generators(seed, y.shape[0], y.device)
-    scale = measurement_scale(physics, y)
-    ys = y / bshape(scale, y)
+    scale, ys = normalise_measurement(physics, y)
     x = randn_like(physics.init(ys), generator)
     ts = sched.timesteps(sched.T - 1, opt.steps)
     for i, t in enumerate(ts):

@@ -21,7 +21,7 @@ import dataclasses
 import torch
 
 from mrirecon.diffusion.schedule import item_generators, randn_like
-from mrirecon.recon.common import bshape, eps_net, measurement_scale
+from mrirecon.recon.common import bshape, eps_net, normalise_measurement
 
 
 @dataclasses.dataclass
@@ -57,8 +57,7 @@ def solve(physics, y: torch.Tensor, prior, *, options: REDDiffOptions | None = N
     sched = prior.schedule
     if generator is None:
         generator = item_generators(seed, y.shape[0], y.device)
-    scale = measurement_scale(physics, y)
-    ys = y / bshape(scale, y)
+    scale, ys = normalise_measurement(physics, y)
     if opt.init == "unet":
         if unet is None:
             raise ValueError("RED-diff init='unet' needs a U-Net")
