@@ -67,22 +67,23 @@ def main():
         fig.tight_layout()
         fig.savefig(out / "denoise_vs_steps.png", dpi=90)
         summary["history"] = h
-    # unconditional samples (DDIM, eta=1) at 128x128
-    g = torch.Generator().manual_seed(0)
-    s = prior.schedule
-    x = torch.view_as_complex(torch.randn(a.samples, 128, 128, 2, generator=g))
-    tsq = s.timesteps(s.T - 1, a.sample_steps)
-    with torch.no_grad():
-        for i, t in enumerate(tsq):
-            eps = channels_to_complex(prior.net(complex_to_channels(x), torch.full((a.samples,), t)))
-            x0 = s.predict_x0(x, t, eps)
-            x = s.step(x0, eps, t, tsq[i + 1] if i + 1 < len(tsq) else -1, 1.0, g)
-    fig, axes = plt.subplots(1, a.samples, figsize=(2.4 * a.samples, 2.6))
-    for ax, im in zip(np.atleast_1d(axes), x.abs()):
-        ax.imshow(im, cmap="gray", vmin=0, vmax=float(x.abs().max()))
-        ax.axis("off")
-    fig.suptitle(f"unconditional samples, {a.sample_steps} DDIM steps (η=1)", fontsize=8)
-    fig.savefig(out / "prior_samples.png", dpi=80)
+    if a.samples > 0:
+        # unconditional samples (DDIM, eta=1) at 128x128
+        g = torch.Generator().manual_seed(0)
+        s = prior.schedule
+        x = torch.view_as_complex(torch.randn(a.samples, 128, 128, 2, generator=g))
+        tsq = s.timesteps(s.T - 1, a.sample_steps)
+        with torch.no_grad():
+            for i, t in enumerate(tsq):
+                eps = channels_to_complex(prior.net(complex_to_channels(x), torch.full((a.samples,), t)))
+                x0 = s.predict_x0(x, t, eps)
+                x = s.step(x0, eps, t, tsq[i + 1] if i + 1 < len(tsq) else -1, 1.0, g)
+        fig, axes = plt.subplots(1, a.samples, figsize=(2.4 * a.samples, 2.6))
+        for ax, im in zip(np.atleast_1d(axes), x.abs()):
+            ax.imshow(im, cmap="gray", vmin=0, vmax=float(x.abs().max()))
+            ax.axis("off")
+        fig.suptitle(f"unconditional samples, {a.sample_steps} DDIM steps (η=1)", fontsize=8)
+        fig.savefig(out / "prior_samples.png", dpi=80)
     (out / "prior.json").write_text(json.dumps(summary, indent=1))
 
 

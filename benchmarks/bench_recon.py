@@ -25,7 +25,7 @@ def parse_extra(spec: str):
     opts = {}
     for item in filter(None, kv.split(",")):
         k, v = item.split("=")
-        if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights") or v == "auto":
+        if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights", "init", "weighting") or v == "auto":
             opts[k] = v
         else:
             opts[k] = float(v) if "." in v or "e" in v else int(v)

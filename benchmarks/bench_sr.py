@@ -48,7 +48,9 @@ def main():
                 k, v = item.split("=")
                 kw[k] = v if k == "weights" else (float(v) if "." in v else int(v))
             t = time.time()
-            sr = super_resolve(lr, s, method, **kw)
+            known = {"weights", "steps", "t0", "lamda"}
+            sr = super_resolve(lr, s, method, **{k: v for k, v in kw.items() if k in known},
+                               options={k: (bool(v) if k == "final_dc" else v) for k, v in kw.items() if k not in known})
             dt = (time.time() - t) / len(hr)
             m = evaluate_volume(hr, sr)
             nfe = 0 if method == "bicubic" else (kw.get("steps", 0) if method != "ccdf" else kw.get("steps", 20))

@@ -34,6 +34,12 @@ class Operator:
     def __call__(self, x):
         return self.forward(x)
 
+    #: ``‖A^H A‖`` (largest eigenvalue of the normal operator), or a tight upper bound. 1 for the MRI
+    #: operators (orthonormal FFT, a sampling mask, coil maps normalised to unit root-sum-of-squares:
+    #: exact single-coil, a bound for SENSE), 1/factor² for ``Downsample``; solvers that weigh a
+    #: data term against a prior divide by it so the balance does not depend on the operator's scale.
+    gram_norm: float = 1.0
+
     @property
     def H(self):
         return _Adjoint(self)

@@ -36,6 +36,7 @@ class Downsample(Operator):
         if int(factor) != factor or factor < 1:
             raise ValueError(f"downsampling factor must be a positive integer, got {factor}")
         self.factor = int(factor)
+        self.gram_norm = 1.0 / self.factor ** 2
 
     def _check(self, x):
         h, w = x.shape[-2:]

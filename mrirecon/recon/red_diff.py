@@ -7,7 +7,9 @@ torch.no_grad()**, and steps on
 
     loss = obs_weight · ‖y − A μ‖² / (2 · 2N)  +  λ · w(t) · mean(sg(ε̂ − ε) · μ)
 
-(N pixels per image, both terms normalised per real entry as in the reference code) with the
+(N pixels per image, both terms normalised per real entry as in the reference code; the data term
+is further divided by ``‖A^H A‖`` — 1 for the MRI operators, 1/factor² for ``Downsample`` — which for
+super-resolution equals the reference code's mean over the measured low-resolution pixels) with the
 SNR weight w(t) = σ_t/α_t = √(1−ᾱ_t)/√ᾱ_t ("snr"), or its "sqrt", "square", or a "const" 1. The
 regulariser's gradient is λ w(t) (ε̂ − ε): one network evaluation per iteration and no
 back-propagation through the network, so memory stays that of a forward pass. With λ = 0 it is
@@ -85,7 +87,7 @@ def solve(physics, y: torch.Tensor, prior, *, options: REDDiffOptions | None = N
         g = torch.view_as_real(eps_hat - eps)  # stop-gradient by construction
         loss_reg = (g * mu).sum() / n_real
         resid = physics.forward(m) - ys
-        loss_obs = (resid.abs() ** 2).sum() / (2 * n_real)
+        loss_obs = (resid.abs() ** 2).sum() / (2 * n_real * physics.gram_norm)
         loss = opt.obs_weight * loss_obs + opt.lamda * weight(sched, t, opt.weighting) * loss_reg
         adam.zero_grad(set_to_none=True)
         loss.backward()
