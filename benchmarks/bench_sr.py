@@ -18,7 +18,10 @@ import torch
 from mrirecon.cli.sr import super_resolve
 from mrirecon.data.prepare import load_split
 from mrirecon.eval.metrics import evaluate_volume
+from mrirecon.diffusion.schedule import VPSchedule
 from mrirecon.physics import Downsample
+from mrirecon.recon.ccdf import nfe as ccdf_nfe
+from mrirecon.recon.red_diff import REDDiffOptions
 
 
 def main():
@@ -37,7 +40,8 @@ def main():
     hr = imgs[np.linspace(len(imgs) * 0.3, len(imgs) * 0.8, a.n).astype(int)]
     configs = [c for c in a.configs.split(";") if c]
     if a.sr3:
-        configs += [f"sr3:steps=100,weights={a.sr3}", f"sr3:t0=0.3,steps=20,weights={a.sr3}"]
+        configs += [f"sr3:steps=100,final_dc=0,weights={a.sr3}", f"sr3:steps=100,weights={a.sr3}",
+                    f"sr3:t0=0.3,steps=20,weights={a.sr3}", f"sr3:t0=0.3,steps=20,dc=x0,weights={a.sr3}"]
     rows, grid = [], {}
     for s in (int(x) for x in a.scales.split(",")):
         lr = Downsample(s).forward(torch.from_numpy(hr)).numpy()
@@ -46,14 +50,23 @@ def main():
             kw = {}
             for item in filter(None, kv.split(",")):
                 k, v = item.split("=")
-                kw[k] = v if k == "weights" else (float(v) if "." in v else int(v))
+                try:
+                    kw[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+                except ValueError:
+                    kw[k] = v  # weights folder, dc placement
             t = time.time()
             known = {"weights", "steps", "t0", "lamda"}
             sr = super_resolve(lr, s, method, **{k: v for k, v in kw.items() if k in known},
                                options={k: (bool(v) if k == "final_dc" else v) for k, v in kw.items() if k not in known})
             dt = (time.time() - t) / len(hr)
             m = evaluate_volume(hr, sr)
-            nfe = 0 if method == "bicubic" else (kw.get("steps", 0) if method != "ccdf" else kw.get("steps", 20))
+            if method == "bicubic":
+                nfe = 0
+            elif method == "red-diff":
+                nfe = kw.get("steps", REDDiffOptions.steps)
+            else:  # the sampler's strided timesteps from t0 (SR3 default: the full schedule)
+                t0 = kw.get("t0", 1.0 if method == "sr3" else 0.2)
+                nfe = ccdf_nfe(VPSchedule(), t0, kw.get("steps", 100 if method == "sr3" else 20))
             rows.append({"scale": s, "method": c, "PSNR": m["PSNR"], "SSIM": m["SSIM"], "NMSE": m["NMSE"], "NFE": nfe,
                          "s_per_slice": dt})
             grid[(s, c)] = sr[len(sr) // 2]

@@ -39,15 +39,36 @@ def test_sr3_training_step_and_noise_levels(tmp_path):
 
 
 @pytest.mark.parametrize("t0", [1.0, 0.3])
-def test_sr3_sampling(sr3_prior, t0):
+@pytest.mark.parametrize("dc", ["none", "x0"])
+def test_sr3_sampling(sr3_prior, t0, dc):
     hr = torch.from_numpy(np.stack([phantom(32, s) for s in range(2)]))
     op = Downsample(4)
     y = op.forward(hr)
-    x = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, final_dc=True), seed=1)
-    assert x.shape == (2, 32, 32) and torch.isfinite(x).all()
-    assert torch.allclose(op.forward(x), y, atol=1e-5)  # final Downsample consistency
-    x2 = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, final_dc=True), seed=1)
+    x = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=1)
+    assert x.shape == (2, 32, 32) and not x.is_complex() and torch.isfinite(x).all()
+    assert torch.allclose(op.forward(x), y, atol=1e-5)  # final Downsample consistency (default on)
+    x2 = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=1)
     assert torch.equal(x, x2)
+    # item 1 alone (seed + 1) gets the same noise as in the batch
+    x1 = sr3.solve(op, y[1:], sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=2)
+    assert torch.allclose(x1[0], x[1], atol=1e-5)
+    raw = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc="none", final_dc=False), seed=1)
+    assert not torch.allclose(op.forward(raw), y, atol=1e-3)  # plain SR3 is not consistent by construction
+
+
+def test_sr3_samples_and_condition_used(sr3_prior):
+    hr = torch.from_numpy(np.stack([phantom(32, s) for s in range(2)]))
+    op = Downsample(2)
+    y = op.forward(hr)
+    s = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=0.5, steps=3, n_samples=3), seed=0)
+    assert s.samples.shape == (3, 2, 32, 32) and s.mean.shape == (2, 32, 32) and s.std.shape == (2, 32, 32)
+    assert torch.allclose(s.mean, s.samples.mean(0)) and (s.std > 0).any()
+    # the condition reaches the network: another LR image changes the first step's ε
+    cp = sr3.ConditionedPrior(sr3_prior, torch.rand(2, 32, 32))
+    cp2 = sr3.ConditionedPrior(sr3_prior, torch.rand(2, 32, 32))
+    xt, t = torch.randn(2, 2, 32, 32), torch.tensor([10, 10])
+    assert not torch.allclose(cp(xt, t), cp2(xt, t))
+    assert torch.allclose(cp(xt, t)[:, 1], xt[:, 1] / (1 - float(sr3_prior.schedule.alpha_bar(10))) ** 0.5)
 
 
 def test_downsample_init_is_consistent_bicubic():

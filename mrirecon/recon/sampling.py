@@ -25,7 +25,7 @@ from mrirecon.recon.common import eps_net
 class SamplerOptions:
     steps: int | None = None  # None: every timestep from t_start; else a strided DDIM subset
     eta: float = 1.0  # 1 = DDPM ancestral (with consecutive steps), 0 = deterministic DDIM
-    dc: str = "x0"  # "x0" | "xt" | "none"
+    dc: str = "x0"  # "x0" | "xt" | "none" (no per-step map; ``final_dc`` still applies when set)
     dc_mode: str = "replace"  # "replace" | "soft" | "prox" (CG; uses the coil redundancy for SENSE)
     dc_weight: float = 1.0
     final_dc: bool = True
@@ -61,7 +61,7 @@ def reverse_diffusion(prior, schedule: VPSchedule, physics, y: torch.Tensor, x: 
             x = physics.consistency(x, y_t, opts.dc_mode, opts.dc_weight)
         if callback is not None:
             callback(i, t, x, x0)
-    if opts.final_dc and opts.dc != "none":
+    if opts.final_dc:
         x = physics.consistency(x, y, opts.dc_mode, opts.dc_weight)
     return x
 
