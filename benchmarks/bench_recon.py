@@ -10,6 +10,7 @@ Prints a Markdown table and writes results.json. ``--extra`` adds labelled confi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,17 +19,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CF, md_table, run_config, save_json, validation_files  # noqa: E402
 
 from mrirecon.cli.batch import ReconConfig  # noqa: E402
+from mrirecon.cli.methods import parse_option  # noqa: E402
 
 
 def parse_extra(spec: str):
+    """``label:method:k=v,...``; keys that are not ReconConfig fields go to its ``options`` (solver options)."""
     label, method, kv = (spec.split(":") + ["", ""])[:3]
-    opts = {}
+    fields = {f.name for f in dataclasses.fields(ReconConfig)}
+    opts, solver_opts = {}, {}
     for item in filter(None, kv.split(",")):
-        k, v = item.split("=")
-        if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights", "init", "weighting") or v == "auto":
-            opts[k] = v
+        k, v = parse_option(item)
+        if k in fields:
+            opts[k] = str(v) if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights") else v
         else:
-            opts[k] = float(v) if "." in v or "e" in v else int(v)
+            solver_opts[k] = v
+    if solver_opts:
+        opts["options"] = solver_opts
     return label, method, opts
 
 

@@ -1,10 +1,13 @@
-"""Copy trained checkpoints into the shipped defaults (mrirecon/weights/{unet,prior}) with model cards.
+"""Copy trained checkpoints into the shipped defaults (mrirecon/weights/{unet,prior,sr3}) with model cards.
 
-    python scripts/export_weights.py [--unet checkpoints/unet] [--prior checkpoints/prior] [--half]
+    python scripts/export_weights.py [--unet checkpoints/unet] [--prior checkpoints/prior]
+        [--sr3 checkpoints/sr3 --sr3-bench bench_out/sr/results.json] [--only sr3] [--half]
 
 U-Net: the best validation checkpoint (``<unet>/best``); its meta gains ``eps0_mean`` (the mean
 validation error used by CCDF's t0="auto"). Prior: the EMA weights of ``<prior>/last``.
-Each folder gets a MODEL_CARD.md with data, steps, wall time and validation figures.
+SR3: ``<sr3>/model`` (the last checkpoint's weights); ``--sr3-bench`` adds the validation table
+that ``benchmarks/bench_sr.py`` wrote. Each folder gets a MODEL_CARD.md with data, steps, wall time
+and validation figures.
 """
 import argparse
 import json
@@ -13,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import mrirecon.models.prior  # noqa: F401
+import mrirecon.models.sr3  # noqa: F401
 import mrirecon.models.unet  # noqa: F401
 from mrirecon.models.io import load_model, save_model
 
@@ -21,11 +25,15 @@ p = argparse.ArgumentParser()
 p.add_argument("--unet", default=str(ROOT / "checkpoints/unet"))
 p.add_argument("--prior", default=str(ROOT / "checkpoints/prior"))
 p.add_argument("--dest", default=str(ROOT / "mrirecon/weights"))
+p.add_argument("--sr3", default=str(ROOT / "checkpoints/sr3"))
+p.add_argument("--sr3-bench", default=None, help="bench_sr.py results.json for the SR3 card's validation table")
+p.add_argument("--only", default="unet,prior,sr3", help="comma-separated subset to export")
 p.add_argument("--half", action="store_true", help="store fp16 (loaded back as fp32)")
 a = p.parse_args()
 dest = Path(a.dest)
+only = set(a.only.split(","))
 
-if (Path(a.unet) / "best" / "config.json").exists():
+if "unet" in only and (Path(a.unet) / "best" / "config.json").exists():
     net = load_model(Path(a.unet) / "best")
     meta = dict(net.meta)
     meta["eps0_mean"] = float(np.mean(list(meta.get("eps0", {"x": 0.01}).values())))
@@ -59,7 +67,7 @@ if (Path(a.unet) / "best" / "config.json").exists():
 """)
     print("unet ->", out)
 
-if (Path(a.prior) / "last" / "ema" / "config.json").exists():
+if "prior" in only and (Path(a.prior) / "last" / "ema" / "config.json").exists():
     net = load_model(Path(a.prior) / "last" / "ema")
     state = json.loads((Path(a.prior) / "last" / "state.json").read_text())
     meta = dict(net.meta)
@@ -87,3 +95,40 @@ if (Path(a.prior) / "last" / "ema" / "config.json").exists():
 - Reproduce / resume: `python scripts/train_prior.py --threads 1 --out checkpoints/prior` then `python scripts/export_weights.py`.
 """)
     print("prior ->", out)
+
+if "sr3" in only and (Path(a.sr3) / "model" / "config.json").exists():
+    net = load_model(Path(a.sr3) / "model")
+    state = json.loads((Path(a.sr3) / "last" / "state.json").read_text())
+    cfg = state["config"]
+    meta = dict(net.meta)
+    out = save_model(net, dest / "sr3", meta=meta, half=a.half)
+    loss = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h['loss']:.4f} |" for h in state["history"][::4] + state["history"][-1:])
+    bench = ""
+    if a.sr3_bench:
+        rows = json.loads(Path(a.sr3_bench).read_text())
+        bench = ("\n- Validation (`benchmarks/bench_sr.py`, axial Colin27 slices, fastMRI PSNR / SSIM on the volume):\n\n"
+                 "| scale | method | NFE | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
+                 + "\n".join(f"| ×{r['scale']} | {r['method'].replace(',weights=' + a.sr3 + '/model', '').replace('weights=' + a.sr3 + '/model', '')} "
+                              f"| {r['NFE']} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for r in rows) + "\n")
+    (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR3 super-resolution network
+
+- Architecture: `diffusers.UNet2DModel` on 2 channels (noisy HR image, bicubic-upsampled LR condition),
+  conditioned on the continuous noise level √γ, config {json.dumps(net.config_dict())},
+  {sum(p.numel() for p in net.parameters()):,} parameters.
+- Task: SR3 (Saharia et al.): ε-prediction with {cfg['loss'].upper()} loss, √γ drawn uniformly between √ᾱ_(t−1) and √ᾱ_t
+  for a uniform t; VP schedule {json.dumps(meta.get('schedule'))}.
+- Data: `mrirecon data prepare` training split (magnitude images), random {cfg['crop']}×{cfg['crop']} HR crops; LR = block means
+  (the `Downsample` operator) at scales {cfg['scales']} (alternating by step), condition = bicubic upsampling of LR;
+  each pair is normalised by the HR crop's peak.
+- Trained: {state['step']} steps, batch {cfg['batch_size']}, lr {cfg['lr']}, wall time {state['wall_seconds']:.0f} s on 1 CPU thread
+  (2-core machine shared with other training and benchmarks, so the wall time is ~1.5–2× an idle machine's).
+- Training loss (mean over the logging interval):
+
+| step | wall s | loss |
+|---|---|---|
+{loss}
+{bench}
+- Reproduce / resume: `python scripts/train_sr3.py --threads 1 --out checkpoints/sr3` then
+  `python scripts/export_weights.py --only sr3`.
+""")
+    print("sr3 ->", out)

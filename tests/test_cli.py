@@ -123,7 +123,10 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
                                     "--steps", "2"]),
                           ("diffusion", ["--weights", str(prior_dir), "--steps", "3"]),
                           ("red-diff", ["--weights", str(prior_dir), "--steps", "3"]),
-                          ("dps", ["--weights", str(prior_dir), "--steps", "3"])]:
+                          ("red-diff", ["--weights", str(prior_dir), "--unet-weights", str(unet_dir), "--steps", "3",
+                                        "-o", "init=unet", "-o", "t_max=0.3", "-o", "final_dc=true"]),
+                          ("dps", ["--weights", str(prior_dir), "--steps", "3"]),
+                          ("dps", ["--weights", str(prior_dir), "--steps", "3", "--option", "zeta=0.5"])]:
         out = tmp_path / f"out_{method}_{len(extra)}"
         assert main(["reconstruct", str(sim_dir), str(out), "--method", method, *extra]) == 0, method
         with h5py.File(out / "vol0.h5") as hf:
@@ -131,6 +134,22 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
             if "--samples" in extra:
                 assert hf["std"].shape == hf["reconstruction"].shape
     assert main(["reconstruct", str(sim_dir), str(tmp_path / "x"), "--method", "nope"]) == 2
+    run_cfg = json.loads((tmp_path / "out_dps_6" / "run_config.json").read_text())
+    assert "0.5" in json.dumps(run_cfg) and "zeta" in json.dumps(run_cfg)  # the option reached the solver
+    # a mistyped option is an error naming it, not silently ignored
+    assert main(["reconstruct", str(sim_dir), str(tmp_path / "y"), "--method", "dps", "--weights", str(prior_dir),
+                 "-o", "zeta_typo=2"]) == 2
+
+
+def test_parse_option():
+    from mrirecon.cli.methods import parse_option
+
+    assert parse_option("zeta=3") == ("zeta", 3)
+    assert parse_option("t-max=0.25") == ("t_max", 0.25)
+    assert parse_option("final_dc=False") == ("final_dc", False)
+    assert parse_option("init=unet") == ("init", "unet")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_option("zeta")
 
 
 def test_data_check_and_simulate(tmp_path, sim_dir, capsys):

@@ -48,6 +48,7 @@ class ReconConfig:
     dc_weight: float | None = None
     final_dc: str | None = None  # U-Net: none | replace | cg
     max_iter: int | None = None
+    options: dict = dataclasses.field(default_factory=dict)  # further solver options (--option KEY=VALUE)
     save: tuple[str, ...] = ()
     overwrite: bool = False
 

@@ -51,6 +51,9 @@ def add_recon_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--final-dc", default=None, choices=["none", "replace", "cg", "auto"],
                    help="U-Net: data consistency after the network (cg: argmin |Ax-y|^2 + mu|x-U|^2)")
     s.add_argument("--max-iter", type=int, default=None, help="CS iterations")
+    s.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other field of the method's options, e.g. -o zeta=3 (DPS), -o init=unet (RED-diff); "
+                        "repeatable")
     s.add_argument("--samples", type=int, default=1, help="samples per slice (mean and std map)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -59,6 +62,7 @@ def add_recon_options(p: argparse.ArgumentParser) -> None:
 
 def recon_config(a):
     from mrirecon.cli.batch import ReconConfig
+    from mrirecon.cli.methods import parse_option
 
     t0 = a.t0
     if t0 is not None and t0 != "auto":
@@ -69,6 +73,7 @@ def recon_config(a):
                        weights=a.weights, unet_weights=a.unet_weights, samples=a.samples, t0=t0, steps=a.steps,
                        lamda=a.lamda, lr=a.lr, eta=a.eta, dc=a.dc, dc_mode=a.dc_mode,
                        dc_weight=a.dc_weight, final_dc=a.final_dc, max_iter=a.max_iter,
+                       options=dict(parse_option(o) for o in getattr(a, "option", [])),
                        save=getattr(a, "save", ()), overwrite=getattr(a, "overwrite", False))
 
 

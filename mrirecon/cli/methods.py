@@ -33,8 +33,37 @@ def load_network(kind: str, path: str | None, device):
     return load_model(folder, device=device)
 
 
-def _set(opts, **kw):
-    return dataclasses.replace(opts, **{k: v for k, v in kw.items() if v is not None})
+def apply_options(opts, extra: dict | None = None, **kw):
+    """``opts`` with the given flags that are set, then ``extra`` (``--option KEY=VALUE``) applied.
+
+    ``extra`` names are checked against the options dataclass so a typo is an error, not a no-op.
+    """
+    extra = dict(extra or {})
+    names = {f.name for f in dataclasses.fields(opts)}
+    bad = sorted(set(extra) - names)
+    if bad:
+        raise ValueError(f"unknown option(s) {', '.join(bad)} for {type(opts).__name__}; "
+                         f"known: {', '.join(sorted(names))}")
+    return dataclasses.replace(opts, **{k: v for k, v in kw.items() if v is not None}, **extra)
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` → (key, value) with VALUE read as int, float, true/false, none, or a string."""
+    if "=" not in text:
+        raise ValueError(f"--option expects KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    k = k.strip().replace("-", "_")
+    low = v.strip().lower()
+    if low in ("true", "false"):
+        return k, low == "true"
+    if low in ("none", "null"):
+        return k, None
+    for conv in (int, float):
+        try:
+            return k, conv(v)
+        except ValueError:
+            pass
+    return k, v
 
 
 def method_names() -> list[str]:
@@ -53,7 +82,7 @@ def make_solver(cfg: ReconConfig):
     if m == "cs":
         from mrirecon.recon import cs
 
-        opts = _set(cs.CSOptions(), lamda=cfg.lamda, max_iter=cfg.max_iter)
+        opts = apply_options(cs.CSOptions(), cfg.options, lamda=cfg.lamda, max_iter=cfg.max_iter)
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: cs.solve(op.to("cpu"), y.cpu(), options=opts).to(y.device)), info
     if m == "unet":
@@ -62,7 +91,7 @@ def make_solver(cfg: ReconConfig):
         net = load_network("unet", cfg.weights, device)
         info["weights_sha256"] = net.weights_sha256
         fdc = {"none": False, "replace": True, "cg": "cg", "auto": "auto", None: UNET_FINAL_DC}[cfg.final_dc]
-        opts = unet_solver.UNetOptions(final_dc=fdc)
+        opts = apply_options(unet_solver.UNetOptions(final_dc=fdc), cfg.options)
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: unet_solver.solve(op, y, model=net, options=opts)), info
     if m not in ("diffusion", "ccdf", "red-diff", "dps"):
@@ -78,7 +107,7 @@ def make_solver(cfg: ReconConfig):
     if m == "diffusion":
         from mrirecon.recon import diffusion
 
-        opts = _set(diffusion.DiffusionOptions(), steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc,
+        opts = apply_options(diffusion.DiffusionOptions(), cfg.options, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc,
                     dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: diffusion.solve(op, y, prior, options=opts, seed=seed)), info
@@ -87,7 +116,7 @@ def make_solver(cfg: ReconConfig):
 
         unet = load_network("unet", cfg.unet_weights, device)
         info["unet_weights_sha256"] = unet.weights_sha256
-        opts = _set(ccdf.CCDFOptions(**CCDF_DEFAULTS), t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples,
+        opts = apply_options(ccdf.CCDFOptions(**CCDF_DEFAULTS), cfg.options, t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples,
                     dc=cfg.dc, dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: ccdf.solve(op, y, prior, init="unet", unet=unet, options=opts,
@@ -95,13 +124,14 @@ def make_solver(cfg: ReconConfig):
     if m == "red-diff":
         from mrirecon.recon import red_diff
 
-        opts = _set(red_diff.REDDiffOptions(**RED_DIFF_DEFAULTS), lamda=cfg.lamda, lr=cfg.lr, steps=cfg.steps)
+        opts = apply_options(red_diff.REDDiffOptions(**RED_DIFF_DEFAULTS), cfg.options, lamda=cfg.lamda, lr=cfg.lr,
+                    steps=cfg.steps)
         unet = load_network("unet", cfg.unet_weights, device) if opts.init == "unet" else None
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: red_diff.solve(op, y, prior, options=opts, unet=unet, seed=seed)), info
     from mrirecon.recon import dps
 
-    opts = _set(dps.DPSOptions(**DPS_DEFAULTS), steps=cfg.steps, eta=cfg.eta)
+    opts = apply_options(dps.DPSOptions(**DPS_DEFAULTS), cfg.options, steps=cfg.steps, eta=cfg.eta)
     info["options"] = dataclasses.asdict(opts)
     return (lambda op, y, seed=0: dps.solve(op, y, prior, options=opts, seed=seed)), info
 
