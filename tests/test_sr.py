@@ -92,8 +92,10 @@ def test_sr_cli_on_tiny_nifti(tmp_path):
     sr3_dir = save_model(SR3Net(channels=(8, 16), norm_groups=4), tmp_path / "sr3", meta={"schedule": {"num_timesteps": 20}})
     for method, extra in [("bicubic", []), ("ccdf", ["--weights", str(prior_dir), "--steps", "3"]),
                           ("red-diff", ["--weights", str(prior_dir), "--steps", "3"]),
-                          ("sr3", ["--weights", str(sr3_dir), "--steps", "3"])]:
-        out = tmp_path / f"sr_{method}.nii.gz"
+                          ("sr3", ["--weights", str(sr3_dir), "--steps", "3"]),
+                          ("sr3", ["--weights", str(sr3_dir), "--steps", "2", "--t0", "0.5", "-o", "n_samples=2",
+                                   "-o", "dc=x0"])]:
+        out = tmp_path / f"sr_{method}_{len(extra)}.nii.gz"
         assert main(["sr", str(src), "--scale", "2", "--method", method, "--out", str(out), *extra]) == 0
         vol, vox, _ = load_nifti(out)
         assert vol.shape == (3, 32, 32) and vox == pytest.approx((1.0, 1.0, 5.0))
