@@ -10,20 +10,35 @@ lane1() {
     --methods zero-filled,cs,unet \
     --extra "unet+cg-dc:unet:final_dc=cg" \
     --extra "ccdf t0=0.1 nfe=10:ccdf:t0=0.1,steps=10" \
-    --extra "red-diff 50:red-diff:steps=50" \
+    --extra "red-diff 50:red-diff:steps=50,init=zero-filled,t_max=1.0" \
     --extra "dps 50:dps:steps=50"
+  # RED-diff in the paper's setting (zero-filled start, t descending from T), then the shipped default
+  P="init=zero-filled,t_max=1.0"
   $PY benchmarks/bench_recon.py --threads 1 --files 1 --slices 4 --kinds singlecoil --out bench_out/reddiff_grid --methods "" \
-    --extra "red-diff l=0.1 s=50:red-diff:lamda=0.1,steps=50" --extra "red-diff l=0.25 s=50:red-diff:lamda=0.25,steps=50" \
-    --extra "red-diff l=0.5 s=50:red-diff:lamda=0.5,steps=50" --extra "red-diff l=0.25 s=100:red-diff:lamda=0.25,steps=100" \
-    --extra "red-diff l=0.25 s=100 lr=0.05:red-diff:lamda=0.25,steps=100,lr=0.05"
+    --extra "red-diff l=0.1 s=50:red-diff:lamda=0.1,steps=50,$P" --extra "red-diff l=0.25 s=50:red-diff:lamda=0.25,steps=50,$P" \
+    --extra "red-diff l=0.5 s=50:red-diff:lamda=0.5,steps=50,$P" --extra "red-diff l=0.25 s=100:red-diff:lamda=0.25,steps=100,$P" \
+    --extra "red-diff l=0.25 s=100 lr=0.05:red-diff:lamda=0.25,steps=100,lr=0.05,$P" \
+    --extra "red-diff l=0.25 s=200:red-diff:lamda=0.25,steps=200,$P" \
+    --extra "red-diff unet t_max=0.3 s=100:red-diff:steps=100,init=unet,t_max=0.3" \
+    --extra "dps 100:dps:steps=100" --extra "dps 100 zeta=0.3:dps:steps=100,zeta=0.3" --extra "dps 100 zeta=3:dps:steps=100,zeta=3"
+  $PY benchmarks/bench_recon.py --threads 1 --kinds multicoil --files 2 --slices 4 --out bench_out/reddiff_multicoil --methods cs,unet \
+    --extra "red-diff 100:red-diff:steps=100,$P" --extra "red-diff 200:red-diff:steps=200,$P" \
+    --extra "red-diff unet t_max=0.3 s=100:red-diff:steps=100,init=unet,t_max=0.3"
   $PY benchmarks/bench_memory.py --steps 20 --out bench_out/memory.json
 }
 lane2() {
   $PY benchmarks/bench_prior.py --out bench_out/prior
   $PY benchmarks/bench_ccdf.py --kind singlecoil --files 1 --slices 4 --nfe-at-t0 20 --nfe 2,5,10,20,50 \
     --full-nfe 1000 --dc-compare --out bench_out/ccdf
-  $PY benchmarks/bench_sr.py --n 8 --scales 2,4 --out bench_out/sr
+  $PY benchmarks/bench_sr.py --n 8 --scales 2,4 --sr3 mrirecon/weights/sr3 --out bench_out/sr \
+    --configs "bicubic;ccdf:t0=0.2,steps=20;ccdf:t0=0.1,steps=10;red-diff:steps=200;sr3:t0=0.3,steps=20,n_samples=4,weights=mrirecon/weights/sr3"
+  # full reverse diffusion at R=8: one 250-step chain vs the mean of 4 (the same 1000 network evaluations)
+  $PY benchmarks/bench_recon.py --threads 1 --kinds singlecoil --files 1 --slices 4 --accelerations 8 --methods "" \
+    --extra "full diffusion 250 steps:diffusion:steps=250" \
+    --extra "full diffusion 4 samples x 250 steps, mean:diffusion:steps=250,samples=4" --out bench_out/full_r8
 }
 lane1 > bench_out_lane1.log 2>&1 &
 lane2 > bench_out_lane2.log 2>&1 &
 wait
+# the equal-compute comparison of training-timestep sampling (trains two priors: ~1 h of one core each)
+if [ -n "${WITH_T_SAMPLING:-}" ]; then STEPS=1500 benchmarks/compare_t_sampling.sh; fi
