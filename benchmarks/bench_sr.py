@@ -66,7 +66,7 @@ def main():
                 nfe = kw.get("steps", REDDiffOptions.steps)
             else:  # the sampler's strided timesteps from t0 (SR3 default: the full schedule)
                 t0 = kw.get("t0", 1.0 if method == "sr3" else 0.2)
-                nfe = ccdf_nfe(VPSchedule(), t0, kw.get("steps", 100 if method == "sr3" else 20))
+                nfe = ccdf_nfe(VPSchedule(), t0, kw.get("steps", 100 if method == "sr3" else 20)) * kw.get("n_samples", 1)
             rows.append({"scale": s, "method": c, "PSNR": m["PSNR"], "SSIM": m["SSIM"], "NMSE": m["NMSE"], "NFE": nfe,
                          "s_per_slice": dt})
             grid[(s, c)] = sr[len(sr) // 2]
