@@ -32,8 +32,8 @@ lane2() {
     --full-nfe 1000 --dc-compare --out bench_out/ccdf
   $PY benchmarks/bench_sr.py --n 8 --scales 2,4 --out bench_out/sr \
     --configs "bicubic;ccdf:t0=0.2,steps=20;ccdf:t0=0.1,steps=10;red-diff:steps=200;sr3:steps=100,final_dc=0;sr3:steps=100;sr3:t0=0.3,steps=20;sr3:t0=0.3,steps=20,n_samples=4"
-  # full reverse diffusion at R=8: one 250-step chain vs the mean of 4 (the same 1000 network evaluations)
-  $PY benchmarks/bench_recon.py --threads 1 --kinds singlecoil --files 1 --slices 4 --accelerations 8 --methods "" \
+  # full reverse diffusion: one 250-step chain vs the mean of 4 (the same 1000 network evaluations)
+  $PY benchmarks/bench_recon.py --threads 1 --kinds singlecoil --files 1 --slices 4 --accelerations 4,8 --methods "" \
     --extra "full diffusion 250 steps:diffusion:steps=250" \
     --extra "full diffusion 4 samples x 250 steps, mean:diffusion:steps=250,samples=4" --out bench_out/full_r8
 }
