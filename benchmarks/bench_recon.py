@@ -29,8 +29,10 @@ def parse_extra(spec: str):
     opts, solver_opts = {}, {}
     for item in filter(None, kv.split(",")):
         k, v = parse_option(item)
-        if k in fields:
-            opts[k] = str(v) if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights") else v
+        if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights"):
+            opts[k] = item.split("=", 1)[1]  # string fields keep their text ("none" is a value here)
+        elif k in fields:
+            opts[k] = v
         else:
             solver_opts[k] = v
     if solver_opts:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mrirecon.cli.methods import parse_option
 from mrirecon.cli.sr import super_resolve
-from mrirecon.data.prepare import load_split
 from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.diffusion.schedule import VPSchedule
 from mrirecon.physics import Downsample
@@ -49,11 +49,8 @@ def main():
             method, _, kv = c.partition(":")
             kw = {}
             for item in filter(None, kv.split(",")):
-                k, v = item.split("=")
-                try:
-                    kw[k] = int(v) if v.lstrip("-").isdigit() else float(v)
-                except ValueError:
-                    kw[k] = v  # weights folder, dc placement
+                k, v = parse_option(item)
+                kw[k] = v
             t = time.time()
             known = {"weights", "steps", "t0", "lamda"}
             sr = super_resolve(lr, s, method, **{k: v for k, v in kw.items() if k in known},

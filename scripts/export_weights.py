@@ -96,6 +96,13 @@ if "prior" in only and (Path(a.prior) / "last" / "ema" / "config.json").exists()
 """)
     print("prior ->", out)
 
+def _label(config: str) -> str:
+    """A bench_sr config without its weights folder: ``sr3:t0=0.3,weights=x`` → ``sr3:t0=0.3``."""
+    method, _, kv = config.partition(":")
+    kv = ",".join(i for i in kv.split(",") if i and not i.startswith("weights="))
+    return f"{method}:{kv}" if kv else method
+
+
 if "sr3" in only and (Path(a.sr3) / "model" / "config.json").exists():
     net = load_model(Path(a.sr3) / "model")
     state = json.loads((Path(a.sr3) / "last" / "state.json").read_text())
@@ -108,7 +115,7 @@ if "sr3" in only and (Path(a.sr3) / "model" / "config.json").exists():
         rows = json.loads(Path(a.sr3_bench).read_text())
         bench = ("\n- Validation (`benchmarks/bench_sr.py`, axial Colin27 slices, fastMRI PSNR / SSIM on the volume):\n\n"
                  "| scale | method | NFE | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
-                 + "\n".join(f"| ×{r['scale']} | {r['method'].replace(',weights=' + a.sr3 + '/model', '').replace('weights=' + a.sr3 + '/model', '')} "
+                 + "\n".join(f"| ×{r['scale']} | {_label(r['method'])} "
                               f"| {r['NFE']} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for r in rows) + "\n")
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR3 super-resolution network
 

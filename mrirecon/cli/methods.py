@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from mrirecon.cli.batch import ReconConfig, resolve_device
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -107,8 +105,8 @@ def make_solver(cfg: ReconConfig):
     if m == "diffusion":
         from mrirecon.recon import diffusion
 
-        opts = apply_options(diffusion.DiffusionOptions(), cfg.options, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples, dc=cfg.dc,
-                    dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
+        opts = apply_options(diffusion.DiffusionOptions(), cfg.options, steps=cfg.steps, eta=cfg.eta,
+                             n_samples=cfg.samples, dc=cfg.dc, dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: diffusion.solve(op, y, prior, options=opts, seed=seed)), info
     if m == "ccdf":
@@ -116,8 +114,8 @@ def make_solver(cfg: ReconConfig):
 
         unet = load_network("unet", cfg.unet_weights, device)
         info["unet_weights_sha256"] = unet.weights_sha256
-        opts = apply_options(ccdf.CCDFOptions(**CCDF_DEFAULTS), cfg.options, t0=cfg.t0, steps=cfg.steps, eta=cfg.eta, n_samples=cfg.samples,
-                    dc=cfg.dc, dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
+        opts = apply_options(ccdf.CCDFOptions(**CCDF_DEFAULTS), cfg.options, t0=cfg.t0, steps=cfg.steps, eta=cfg.eta,
+                             n_samples=cfg.samples, dc=cfg.dc, dc_mode=cfg.dc_mode, dc_weight=cfg.dc_weight)
         info["options"] = dataclasses.asdict(opts)
         return _sampler(lambda op, y, seed: ccdf.solve(op, y, prior, init="unet", unet=unet, options=opts,
                                                         seed=seed)), info
@@ -125,7 +123,7 @@ def make_solver(cfg: ReconConfig):
         from mrirecon.recon import red_diff
 
         opts = apply_options(red_diff.REDDiffOptions(**RED_DIFF_DEFAULTS), cfg.options, lamda=cfg.lamda, lr=cfg.lr,
-                    steps=cfg.steps)
+                             steps=cfg.steps)
         unet = load_network("unet", cfg.unet_weights, device) if opts.init == "unet" else None
         info["options"] = dataclasses.asdict(opts)
         return (lambda op, y, seed=0: red_diff.solve(op, y, prior, options=opts, unet=unet, seed=seed)), info

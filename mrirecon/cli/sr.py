@@ -107,14 +107,13 @@ def _solver(method, weights, steps, t0, lamda, device, extra):
 
 def cmd_sr(a) -> int:
     from mrirecon.cli.batch import resolve_device
+    from mrirecon.cli.methods import parse_option
 
     inp, out = Path(a.input), Path(a.out)
     if not inp.exists():
         raise FileNotFoundError(f"{inp}: input not found")
     vol, vox, kind = read_image(inp)
     t0 = None if a.t0 is None else float(a.t0)
-    from mrirecon.cli.methods import parse_option
-
     sr = super_resolve(vol, a.scale, a.method, weights=a.weights, steps=a.steps, t0=t0, lamda=a.lamda, seed=a.seed,
                        device=resolve_device(a.device), options=dict(parse_option(o) for o in a.option))
     new_vox = (vox[0] / a.scale, vox[1] / a.scale, vox[2]) if vox else None

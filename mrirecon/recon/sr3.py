@@ -20,7 +20,6 @@ import dataclasses
 
 import torch
 
-from mrirecon.data.datasets import channels_to_complex, complex_to_channels
 from mrirecon.physics.sr import bicubic_upsample
 from mrirecon.recon.common import bshape, measurement_scale
 from mrirecon.recon.result import SampleSet
