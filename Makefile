@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 
-.PHONY: install dev demo test data train-prior train-unet bench clean
+.PHONY: install dev demo test wheel-check data train-prior train-unet bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,14 +27,18 @@ demo: $(VENV)/.installed
 test: $(VENV)/.dev
 	$(PY) -m pytest tests
 
+# build the wheel, install it non-editable in a fresh venv and use it from another directory
+wheel-check: $(VENV)/.installed
+	TORCH="$(TORCH)" bash .ci/wheel_check.sh
+
 data: $(VENV)/.installed
 	$(VENV)/bin/mrirecon data prepare --size 128
 
 train-prior: data
-	$(PY) scripts/train_prior.py --threads 1 --out checkpoints/prior
+	$(VENV)/bin/mrirecon train prior --threads 1 --out checkpoints/prior
 
 train-unet: data
-	$(PY) scripts/train_unet.py --threads 1 --out checkpoints/unet
+	$(VENV)/bin/mrirecon train unet --threads 1 --out checkpoints/unet
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CF, md_table, run_config, save_json, validation_files  # noqa: E402
+from common import md_table, make_config, run_config, save_json, validation_files  # noqa: E402
 
-from mrirecon.cli.batch import ReconConfig  # noqa: E402
 from mrirecon.recon.ccdf import auto_t0, nfe  # noqa: E402
 
 
@@ -40,18 +39,16 @@ def main():
     p.add_argument("--data-root", default="bench_out/data")
     p.add_argument("--out", default="bench_out/ccdf")
     a = p.parse_args()
-    from mrirecon.cli.methods import load_network
-    from mrirecon.diffusion.prior import DiffusionPrior
-    from mrirecon.cli.methods import default_weights
+    from mrirecon.pipeline.solvers import load_network, load_prior
 
-    sched = DiffusionPrior.load(default_weights("prior")).schedule
-    meta = load_network("unet", None, "cpu").meta
+    sched = load_prior().schedule
+    meta = load_network("unet").meta
     eps0_of = lambda acc: (meta.get("eps0") or {}).get(f"R{acc}", meta.get("eps0_mean"))  # noqa: E731
     data = validation_files(Path(a.data_root), a.kind, a.files, a.slices)
     rows = []
 
     def run(label, method, acc, **kw):
-        cfg = ReconConfig(method=method, accelerations=(acc,), center_fractions=(CF[acc],), batch_size=8, **kw)
+        cfg = make_config(method, acc, batch_size=8, **kw)
         r = run_config(label, data, Path(a.out) / f"R{acc}", cfg)
         r.update(data=a.kind, **{k: v for k, v in kw.items() if k in ("t0", "steps")})
         if r.get("t0") == "auto":

@@ -15,14 +15,15 @@ import sys
 CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads(1)
-from mrirecon.cli.batch import ReconConfig
-from mrirecon.cli.methods import make_solver
 from mrirecon.data.masks import RandomMaskFunc, mask_2d
+from mrirecon.diffusion.schedule import item_generators
 from mrirecon.physics import SingleCoilMRI, fft2c
+from mrirecon.pipeline import build_solver
 method, steps = sys.argv[1], int(sys.argv[2])
-cfg = ReconConfig(method=method, steps=steps if method not in ("zero-filled", "cs", "unet") else None,
-                  t0=1.0 if method == "ccdf" else None)
-solver, info = make_solver(cfg)
+opts = {} if method in ("zero-filled", "cs", "unet") else {"steps": steps}
+if method == "ccdf":
+    opts["t0"] = 1.0
+solver = build_solver(method, opts, device="cpu")
 x = torch.polar(torch.rand(1, 128, 128), torch.zeros(1, 128, 128))
 m, _ = mask_2d(RandomMaskFunc([0.08], [4]), (128, 128), seed=0)
 op, y = SingleCoilMRI(m), fft2c(x) * m
@@ -35,11 +36,11 @@ for cls in (mp.PriorUNet, mu.UNet):
         return _o(self, *a, **k)
     cls.forward = wrapped
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-solver(op, y, seed=0)  # first solve: its peak over the loaded state is the memory the solve needs
+solver(op, y, generator=item_generators(0, 1))  # first solve: its peak over the loaded state is the memory the solve needs
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 calls[0] = 0
 t = time.time()
-solver(op, y, seed=1)
+solver(op, y, generator=item_generators(1, 1))
 dt = time.time() - t
 print(json.dumps({"method": method, "nfe": calls[0], "seconds": round(dt, 2), "rss_growth_mb": round((peak - base) / 1024, 1),
                   "peak_rss_mb": round(peak / 1024, 1)}))

@@ -15,15 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrirecon.data.datasets import channels_to_complex, complex_to_channels, to_complex_images
 from mrirecon.data.prepare import load_split
 from mrirecon.diffusion.prior import DiffusionPrior
-from mrirecon.diffusion.train import denoise_psnr
+from mrirecon.diffusion.sampler import reverse_diffusion
+from mrirecon.resources import weights_dir
+from mrirecon.models.boundary import complex_to_channels
+from mrirecon.train.datasets import to_complex_images
+from mrirecon.train.objectives import denoise_psnr
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--weights", default="mrirecon/weights/prior")
+    p.add_argument("--weights", default=None, help="prior folder (default: the shipped prior)")
     p.add_argument("--history", default="checkpoints/prior/last/state.json")
     p.add_argument("--data", default="data/prepared")
     p.add_argument("--n", type=int, default=16)
@@ -34,7 +37,7 @@ def main():
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    prior = DiffusionPrior.load(a.weights)
+    prior = DiffusionPrior.load(a.weights or weights_dir("prior"))
     val = load_split(a.data, "val")
     idx = np.linspace(len(val) * 0.1, len(val) * 0.9, a.n).astype(int)
     mag = torch.from_numpy(val[idx])
@@ -47,7 +50,7 @@ def main():
              for t in ts}
     print("| t | σ/α | input PSNR (dB, x_t/√ᾱ) | denoised PSNR (dB) |\n|---|---|---|---|")
     for t in ts:
-        print(f"| {t} | {float(prior.schedule.sigma_over_alpha(t)):.3f} | {noisy[t]:.2f} | {res[t]:.2f} |")
+        print(f"| {t} | {float(prior.schedule.sigma_over_alpha(t)):.3f} | {noisy[t]:.2f} | {res[str(t)]:.2f} |")
     summary = {"whole_slice_denoise_psnr": res, "input_psnr": noisy}
     hist = Path(a.history)
     import matplotlib
@@ -73,11 +76,7 @@ def main():
         s = prior.schedule
         x = torch.view_as_complex(torch.randn(a.samples, 128, 128, 2, generator=g))
         tsq = s.timesteps(s.T - 1, a.sample_steps)
-        with torch.no_grad():
-            for i, t in enumerate(tsq):
-                eps = channels_to_complex(prior.net(complex_to_channels(x), torch.full((a.samples,), t)))
-                x0 = s.predict_x0(x, t, eps)
-                x = s.step(x0, eps, t, tsq[i + 1] if i + 1 < len(tsq) else -1, 1.0, g)
+        x = reverse_diffusion(prior, x, tsq, eta=1.0, generator=g)
         fig, axes = plt.subplots(1, a.samples, figsize=(2.4 * a.samples, 2.6))
         for ax, im in zip(np.atleast_1d(axes), x.abs()):
             ax.imshow(im, cmap="gray", vmin=0, vmax=float(x.abs().max()))

@@ -4,39 +4,30 @@
         --out bench_out/recon [--kinds singlecoil,multicoil] [--extra 'ccdf t0=0.05:ccdf:t0=0.05,steps=5']
 
 Prints a Markdown table and writes results.json. ``--extra`` adds labelled configurations
-``label:method:key=value,...`` (keys of ReconConfig: t0, steps, eta, lamda, lr, samples, ...).
+``label:method:key=value,...`` (the method's options — t0, steps, eta, lamda, lr, samples, ... — or
+ReconConfig fields such as weights / unet_weights / batch_size).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CF, md_table, run_config, save_json, validation_files  # noqa: E402
+from common import md_table, make_config, run_config, save_json, validation_files  # noqa: E402
 
-from mrirecon.cli.batch import ReconConfig  # noqa: E402
-from mrirecon.cli.methods import parse_option  # noqa: E402
+from mrirecon.recon.options import parse_assignment  # noqa: E402
 
 
 def parse_extra(spec: str):
-    """``label:method:k=v,...``; keys that are not ReconConfig fields go to its ``options`` (solver options)."""
+    """``label:method:k=v,...`` → (label, method, {key: text}); the text is converted by the method's
+    options dataclass (or is a ReconConfig field: weights, unet_weights, batch_size)."""
     label, method, kv = (spec.split(":") + ["", ""])[:3]
-    fields = {f.name for f in dataclasses.fields(ReconConfig)}
-    opts, solver_opts = {}, {}
-    for item in filter(None, kv.split(",")):
-        k, v = parse_option(item)
-        if k in ("dc", "dc_mode", "final_dc", "weights", "unet_weights"):
-            opts[k] = item.split("=", 1)[1]  # string fields keep their text ("none" is a value here)
-        elif k in fields:
-            opts[k] = v
-        else:
-            solver_opts[k] = v
-    if solver_opts:
-        opts["options"] = solver_opts
+    opts = dict(parse_assignment(item) for item in filter(None, kv.split(",")))
+    if "batch_size" in opts:
+        opts["batch_size"] = int(opts["batch_size"])
     return label, method, opts
 
 
@@ -62,8 +53,7 @@ def main():
         data = validation_files(Path(a.data_root), kind, a.files, a.slices)
         for acc in (int(r) for r in a.accelerations.split(",")):
             for label, method, opts in configs:
-                cfg = ReconConfig(method=method, accelerations=(acc,), center_fractions=(CF[acc],), batch_size=4,
-                                  **opts)
+                cfg = make_config(method, acc, **{"batch_size": 4, **opts})
                 r = run_config(f"{label}", data, Path(a.out) / kind / f"R{acc}", cfg)
                 r["data"] = kind
                 rows.append(r)

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrirecon.cli.methods import parse_option
-from mrirecon.cli.sr import super_resolve
-from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.diffusion.schedule import VPSchedule
+from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.physics import Downsample
+from mrirecon.pipeline.sr import super_resolve
+from mrirecon.recon import registry
 from mrirecon.recon.ccdf import nfe as ccdf_nfe
-from mrirecon.recon.red_diff import REDDiffOptions
+from mrirecon.recon.options import parse_assignment
 
 
 def main():
@@ -47,23 +47,19 @@ def main():
         lr = Downsample(s).forward(torch.from_numpy(hr)).numpy()
         for c in configs:
             method, _, kv = c.partition(":")
-            kw = {}
-            for item in filter(None, kv.split(",")):
-                k, v = parse_option(item)
-                kw[k] = v
+            kw = dict(parse_assignment(item) for item in filter(None, kv.split(",")))
+            weights = kw.pop("weights", None)
+            o = registry.get(method, "sr").make_options(kw)  # the method's SR defaults with these changes
             t = time.time()
-            known = {"weights", "steps", "t0", "lamda"}
-            sr = super_resolve(lr, s, method, **{k: v for k, v in kw.items() if k in known},
-                               options={k: (bool(v) if k == "final_dc" else v) for k, v in kw.items() if k not in known})
+            sr = super_resolve(lr, s, method, kw, weights=weights)
             dt = (time.time() - t) / len(hr)
             m = evaluate_volume(hr, sr)
             if method == "bicubic":
                 nfe = 0
             elif method == "red-diff":
-                nfe = kw.get("steps", REDDiffOptions.steps)
-            else:  # the sampler's strided timesteps from t0 (SR3 default: the full schedule)
-                t0 = kw.get("t0", 1.0 if method == "sr3" else 0.2)
-                nfe = ccdf_nfe(VPSchedule(), t0, kw.get("steps", 100 if method == "sr3" else 20)) * kw.get("n_samples", 1)
+                nfe = o.steps
+            else:  # the sampler's strided timesteps from t0
+                nfe = ccdf_nfe(VPSchedule(), float(o.t0), o.steps) * o.n_samples
             rows.append({"scale": s, "method": c, "PSNR": m["PSNR"], "SSIM": m["SSIM"], "NMSE": m["NMSE"], "NFE": nfe,
                          "s_per_slice": dt})
             grid[(s, c)] = sr[len(sr) // 2]

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mrirecon.cli.batch import ReconConfig, run_batch
-from mrirecon.cli.methods import make_solver
 from mrirecon.data.synth import SimConfig, simulate_dataset
 from mrirecon.eval.evaluate import evaluate_dirs
+from mrirecon.pipeline import ReconConfig, build_solver
+from mrirecon.pipeline.batch import run_batch
+
+ALIASES = {"samples": "n_samples"}
 
 CF = {4: 0.08, 8: 0.04}
 
@@ -31,11 +33,22 @@ def validation_files(root: Path, kind: str, n_files: int, slices: int, data="dat
     return out
 
 
+def make_config(method: str, acc: int, **kw) -> ReconConfig:
+    """A ReconConfig for ``method`` at acceleration ``acc``: keys that are ReconConfig fields set it,
+    the others (``samples`` meaning ``n_samples``) are the method's options."""
+    fields = {f.name for f in dataclasses.fields(ReconConfig)}
+    run = {k: v for k, v in kw.items() if k in fields}
+    opts = {ALIASES.get(k, k): v for k, v in kw.items() if k not in fields}
+    return ReconConfig(method=method, accelerations=(acc,), center_fractions=(CF[acc],), options=opts, **run)
+
+
 def run_config(label: str, data: Path, out_root: Path, cfg: ReconConfig) -> dict:
     out = Path(out_root) / label.replace(" ", "_").replace("=", "").replace("/", "_")
-    solver, info = make_solver(cfg)
+    solver = build_solver(cfg.method, cfg.options, weights=cfg.weights, unet_weights=cfg.unet_weights,
+                          device=cfg.device)
+    info = solver.info
     t = time.time()
-    res = run_batch(data, out, solver, dataclasses.replace(cfg, overwrite=True), run_info=info, log=lambda m: None)
+    res = run_batch(data, out, solver, dataclasses.replace(cfg, overwrite=True), log=lambda m: None)
     wall = time.time() - t
     ev = evaluate_dirs(data, out)
     timings = res["done"]

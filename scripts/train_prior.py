@@ -1,8 +1,9 @@
-"""Train the diffusion prior in the background (resumes from <out>/last; EMA weights in <out>/last/ema).
+"""Thin wrapper: the same as `mrirecon train prior ...` (resumes from <out>/last).
 
     nohup python scripts/train_prior.py --threads 1 --out checkpoints/prior > runs/prior.out 2>&1 &
 """
-from mrirecon.cli.config_args import parse_dataclass
-from mrirecon.diffusion.train import PriorTrainConfig, train_prior
+import sys
 
-train_prior(parse_dataclass(PriorTrainConfig))
+from mrirecon.train.main import main
+
+raise SystemExit(main("prior", sys.argv[1:]))

@@ -1,8 +1,9 @@
-"""Train the SR3 conditional denoiser (resumes from <out>/last; shipping layout in <out>/model).
+"""Thin wrapper: the same as `mrirecon train sr3 ...` (resumes from <out>/last).
 
     nohup python scripts/train_sr3.py --threads 1 --out checkpoints/sr3 > runs/sr3.out 2>&1 &
 """
-from mrirecon.cli.config_args import parse_dataclass
-from mrirecon.diffusion.train_sr3 import SR3TrainConfig, train_sr3
+import sys
 
-train_sr3(parse_dataclass(SR3TrainConfig))
+from mrirecon.train.main import main
+
+raise SystemExit(main("sr3", sys.argv[1:]))

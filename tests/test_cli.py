@@ -133,7 +133,9 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
             assert np.isfinite(hf["reconstruction"][()]).all()
             if "--samples" in extra:
                 assert hf["std"].shape == hf["reconstruction"].shape
-    assert main(["reconstruct", str(sim_dir), str(tmp_path / "x"), "--method", "nope"]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["reconstruct", str(sim_dir), str(tmp_path / "x"), "--method", "nope"])
+    assert e.value.code == 2
     run_cfg = json.loads((tmp_path / "out_dps_6" / "run_config.json").read_text())
     assert "0.5" in json.dumps(run_cfg) and "zeta" in json.dumps(run_cfg)  # the option reached the solver
     # a mistyped option is an error naming it, not silently ignored
@@ -142,14 +144,16 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
 
 
 def test_parse_option():
-    from mrirecon.cli.methods import parse_option
+    from mrirecon.recon import registry
+    from mrirecon.recon.options import parse_assignment
 
-    assert parse_option("zeta=3") == ("zeta", 3)
-    assert parse_option("t-max=0.25") == ("t_max", 0.25)
-    assert parse_option("final_dc=False") == ("final_dc", False)
-    assert parse_option("init=unet") == ("init", "unet")
+    assert parse_assignment("zeta=3") == ("zeta", "3")
+    assert parse_assignment("t-max=0.25") == ("t_max", "0.25")
     with pytest.raises(ValueError, match="KEY=VALUE"):
-        parse_option("zeta")
+        parse_assignment("zeta")
+    o = registry.get("red-diff").make_options({"t_max": "0.25", "final_dc": "False", "init": "zeros", "betas": "0.8,0.9"})
+    assert (o.t_max, o.final_dc, o.init, o.betas) == (0.25, False, "zeros", (0.8, 0.9))
+    assert registry.get("dps").make_options({"zeta": "3"}).zeta == 3.0
 
 
 def test_data_check_and_simulate(tmp_path, sim_dir, capsys):
@@ -206,3 +210,37 @@ def test_train_dispatch_help(capsys):
     with pytest.raises(SystemExit):
         main(["train", "unet", "--help"])
     assert "--num-pool-layers" in capsys.readouterr().out
+
+
+def test_flags_a_method_does_not_use_are_errors(sim_dir, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    cases = [(["--method", "cs", "--samples", "2"], "--n-samples: not an option"),  # alias of n_samples
+             (["--method", "red-diff", "--t0", "0.2"], "--t0"),
+             (["--method", "ccdf", "--lamda", "0.1"], "--lamda"),
+             (["--method", "ccdf", "--t0", "0.2", "-o", "t0=0.3"], "given twice"),
+             (["--method", "cs", "--lamda", "-1"], "lamda must be >"),
+             (["--method", "ccdf", "--steps", "0"], "steps must be >= 1"),
+             (["--method", "ccdf", "--t0", "2"], "t0 must be <= 1"),
+             (["--method", "cs", "--max-iter", "0"], "max_iter must be >= 1"),
+             (["--method", "cs", "--accelerations", "-4"], "accelerations"),
+             (["--method", "cs", "--center-fractions", "1.5"], "center fractions")]
+    for args, msg in cases:
+        assert main(["reconstruct", str(sim_dir), out, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err, (args, err)
+        if "not an option" in err:
+            assert "its options are" in err
+    assert not Path(out).exists()  # refused before anything was written
+
+
+def test_help_shows_defaults_choices_and_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["reconstruct", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "ccdf=0.1" in text and "{auto, cg, replace, none}" in text and "example: mrirecon reconstruct" in text
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    assert "ccdf:" in listing and "t0 = 0.1" in listing and "dc_weight = 0.05" in listing
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0

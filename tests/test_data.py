@@ -85,7 +85,7 @@ def test_simulation_noise_and_targets(phantoms):
 
 
 def test_unet_dataset_seeding(phantoms):
-    from mrirecon.data.datasets import UNetSliceDataset
+    from mrirecon.train.datasets import UNetSliceDataset
     from mrirecon.data.masks import RandomMaskFunc
 
     mf = RandomMaskFunc([0.08, 0.04], [4, 8])
@@ -108,7 +108,7 @@ def test_unet_dataset_seeding(phantoms):
 
 
 def test_prior_and_sr_batches(phantoms):
-    from mrirecon.data.datasets import PriorBatches, SRPairs
+    from mrirecon.train.datasets import PriorBatches, SRPairs
 
     pb = PriorBatches(phantoms, batch_size=4, crop=32, seed=0)
     x = pb.sample()
@@ -129,3 +129,36 @@ def test_specs_listed():
     assert load_spec("fastmri_brain_multicoil")["kspace"]["rank"] == 4
     with pytest.raises(FileNotFoundError, match="no such spec"):
         load_spec("nope")
+
+
+def test_shipped_specs_equal_the_documented_copy():
+    """data_specs/ at the top level is the documented copy of the specs shipped in the package."""
+    from pathlib import Path
+
+    from mrirecon.resources import spec_dir
+
+    top = Path(__file__).resolve().parents[1] / "data_specs"
+    shipped = {p.name: p.read_bytes() for p in spec_dir().glob("*.yaml")}
+    assert shipped and shipped == {p.name: p.read_bytes() for p in top.glob("*.yaml")}
+
+
+def test_unet_training_input_is_the_inference_input(phantoms, monkeypatch):
+    """Train/test skew check: training pairs are made by models.unet.prepare_input (the function
+    inference uses), with the network's input spec, and their input is its output."""
+    import mrirecon.train.datasets as tds
+    from mrirecon.data.masks import RandomMaskFunc
+
+    calls = []
+    real = tds.prepare_input
+
+    def spy(op, y, spec):
+        out = real(op, y, spec)
+        calls.append((op.num_coils, spec, out[0]))
+        return out
+
+    monkeypatch.setattr(tds, "prepare_input", spy)
+    spec = {"mode": "sense", "mu": 0.01, "iters": 10}
+    ds = tds.UNetSliceDataset(phantoms, RandomMaskFunc([0.08], [4]), seed=0, multicoil_prob=1.0, input_spec=spec)
+    x, _ = ds.item(0, (0, 0, 0))
+    assert len(calls) == 1 and calls[0][0] >= 4 and calls[0][1] == spec
+    assert torch.equal(x, torch.stack([calls[0][2][0].real, calls[0][2][0].imag]))

@@ -15,8 +15,8 @@ def test_zero_filled_and_cs_single(sim_files):
     op = SingleCoilMRI(m)
     y = k * m
     tgt = f.volume_target()
-    zf = zero_filled.solve(op, y)
-    x = cs.solve(op, y, options=cs.CSOptions(lamda=0.001, max_iter=50))
+    zf = zero_filled.solve(op, y).image
+    x = cs.solve(op, y, options=cs.CSOptions(lamda=0.001, max_iter=50)).image
     assert x.shape == zf.shape == (3, 64, 64) and x.dtype == torch.complex64
     pz, pc = evaluate_volume(tgt, zf.abs().numpy())["PSNR"], evaluate_volume(tgt, x.abs().numpy())["PSNR"]
     assert pc > pz  # CS improves on zero-filled on a piecewise-constant phantom
@@ -30,6 +30,22 @@ def test_cs_multicoil(sim_files):
     op = MultiCoilMRI(m, maps)
     y = k * m
     tgt = f.volume_target()[:2]
-    zf = center_crop(zero_filled.solve(op, y).abs(), (64, 64)).numpy()
-    x = center_crop(cs.solve(op, y, options=cs.CSOptions(max_iter=50)).abs(), (64, 64)).numpy()
+    zf = center_crop(zero_filled.solve(op, y).image.abs(), (64, 64)).numpy()
+    x = center_crop(cs.solve(op, y, options=cs.CSOptions(max_iter=50)).image.abs(), (64, 64)).numpy()
     assert evaluate_volume(tgt, x)["PSNR"] > evaluate_volume(tgt, zf)["PSNR"]
+
+
+def test_cs_is_deterministic_and_leaves_numpy_state_alone(sim_files):
+    import numpy as np
+
+    f = FastMRIFile(sim_files[0])
+    k = f.read_kspace(slice(0, 2))
+    m, _ = mask_2d(RandomMaskFunc([0.16], [3]), k.shape, seed=0)
+    op = SingleCoilMRI(m)
+    np.random.seed(123)
+    state = np.random.get_state()[1].copy()
+    a = cs.solve(op, k * m, options=cs.CSOptions(max_iter=10)).image
+    assert np.array_equal(np.random.get_state()[1], state)  # the caller's global numpy stream is untouched
+    np.random.seed(7)  # another global state: CS does not depend on it
+    b = cs.solve(op, k * m, options=cs.CSOptions(max_iter=10)).image
+    assert torch.equal(a, b)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mrirecon.cli.main import main
-from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
+from mrirecon.diffusion.prior import DiffusionPrior
+from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule, item_generators
 from mrirecon.io import load_nifti, save_nifti
 from mrirecon.models.io import load_model, save_model
 from mrirecon.models.sr3 import SR3Net
@@ -18,7 +19,7 @@ from conftest import phantom
 @pytest.fixture(scope="module")
 def sr3_prior():
     torch.manual_seed(0)
-    return sr3.SR3Prior(SR3Net(channels=(8, 16), norm_groups=4).eval(), VPSchedule(ScheduleConfig(num_timesteps=30)))
+    return DiffusionPrior(SR3Net(channels=(8, 16), norm_groups=4).eval(), VPSchedule(ScheduleConfig(num_timesteps=30)))
 
 
 def test_sr3_network_conditioning(sr3_prior):
@@ -31,7 +32,7 @@ def test_sr3_network_conditioning(sr3_prior):
 
 
 def test_sr3_training_step_and_noise_levels(tmp_path):
-    from mrirecon.diffusion.train_sr3 import sample_sqrt_gamma
+    from mrirecon.train.objectives import sample_sqrt_gamma
 
     s = VPSchedule()
     sg = sample_sqrt_gamma(s, 1000, torch.Generator().manual_seed(0))
@@ -44,15 +45,15 @@ def test_sr3_sampling(sr3_prior, t0, dc):
     hr = torch.from_numpy(np.stack([phantom(32, s) for s in range(2)]))
     op = Downsample(4)
     y = op.forward(hr)
-    x = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=1)
+    x = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), generator=item_generators(1, 2)).image
     assert x.shape == (2, 32, 32) and not x.is_complex() and torch.isfinite(x).all()
     assert torch.allclose(op.forward(x), y, atol=1e-5)  # final Downsample consistency (default on)
-    x2 = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=1)
+    x2 = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), generator=item_generators(1, 2)).image
     assert torch.equal(x, x2)
     # item 1 alone (seed + 1) gets the same noise as in the batch
-    x1 = sr3.solve(op, y[1:], sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), seed=2)
+    x1 = sr3.solve(op, y[1:], sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc=dc), generator=item_generators(2, 1)).image
     assert torch.allclose(x1[0], x[1], atol=1e-5)
-    raw = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc="none", final_dc=False), seed=1)
+    raw = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=t0, steps=4, dc="none", final_dc=False)).image
     assert not torch.allclose(op.forward(raw), y, atol=1e-3)  # plain SR3 is not consistent by construction
 
 
@@ -60,15 +61,17 @@ def test_sr3_samples_and_condition_used(sr3_prior):
     hr = torch.from_numpy(np.stack([phantom(32, s) for s in range(2)]))
     op = Downsample(2)
     y = op.forward(hr)
-    s = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=0.5, steps=3, n_samples=3), seed=0)
-    assert s.samples.shape == (3, 2, 32, 32) and s.mean.shape == (2, 32, 32) and s.std.shape == (2, 32, 32)
-    assert torch.allclose(s.mean, s.samples.mean(0)) and (s.std > 0).any()
+    s = sr3.solve(op, y, sr3_prior, options=sr3.SR3Options(t0=0.5, steps=3, n_samples=3))
+    assert s.samples.shape == (3, 2, 32, 32) and s.image.shape == (2, 32, 32) and s.std.shape == (2, 32, 32)
+    assert torch.allclose(s.image, s.samples.mean(0)) and (s.std > 0).any()
     # the condition reaches the network: another LR image changes the first step's ε
-    cp = sr3.ConditionedPrior(sr3_prior, torch.rand(2, 32, 32))
-    cp2 = sr3.ConditionedPrior(sr3_prior, torch.rand(2, 32, 32))
-    xt, t = torch.randn(2, 2, 32, 32), torch.tensor([10, 10])
-    assert not torch.allclose(cp(xt, t), cp2(xt, t))
-    assert torch.allclose(cp(xt, t)[:, 1], xt[:, 1] / (1 - float(sr3_prior.schedule.alpha_bar(10))) ** 0.5)
+    cp = sr3_prior.conditioned(torch.rand(2, 32, 32))
+    cp2 = sr3_prior.conditioned(torch.rand(2, 32, 32))
+    xt, t = torch.randn(2, 32, 32, dtype=torch.complex64), 10
+    assert not torch.allclose(cp.eps(xt, t), cp2.eps(xt, t))
+    assert torch.allclose(cp.eps(xt, t).imag, xt.imag / (1 - float(sr3_prior.schedule.alpha_bar(10))) ** 0.5)
+    with pytest.raises(ValueError, match="condition"):
+        sr3_prior.eps(xt, t)
 
 
 def test_downsample_init_is_consistent_bicubic():
@@ -91,7 +94,7 @@ def test_sr_cli_on_tiny_nifti(tmp_path):
                            meta={"schedule": {"num_timesteps": 20}})
     sr3_dir = save_model(SR3Net(channels=(8, 16), norm_groups=4), tmp_path / "sr3", meta={"schedule": {"num_timesteps": 20}})
     for method, extra in [("bicubic", []), ("ccdf", ["--weights", str(prior_dir), "--steps", "3"]),
-                          ("red-diff", ["--weights", str(prior_dir), "--steps", "3"]),
+                          ("red-diff", ["--weights", str(prior_dir), "--steps", "3", "--t-max", "0.5"]),
                           ("sr3", ["--weights", str(sr3_dir), "--steps", "3"]),
                           ("sr3", ["--weights", str(sr3_dir), "--steps", "2", "--t0", "0.5", "-o", "n_samples=2",
                                    "-o", "dc=x0"])]:
@@ -111,7 +114,7 @@ def test_sr_cli_on_tiny_nifti(tmp_path):
 def test_red_diff_sr_defaults_options_and_consistency(tmp_path):
     """RED-diff-SR is the MRI solver with Downsample: its default output is consistent with the LR
     input; options reach the solver; an unknown option is a clear error."""
-    from mrirecon.cli.sr import super_resolve
+    from mrirecon.pipeline.sr import super_resolve
     from mrirecon.models.prior import PriorUNet
 
     torch.manual_seed(0)
@@ -120,10 +123,12 @@ def test_red_diff_sr_defaults_options_and_consistency(tmp_path):
     hr = np.stack([phantom(32, s) for s in range(2)]).astype(np.float32)
     op = Downsample(4)
     lr = op.forward(torch.from_numpy(hr)).numpy()
-    a = super_resolve(lr, 4, "red-diff", weights=prior_dir, steps=4, t0=0.5)
+    a = super_resolve(lr, 4, "red-diff", {"steps": 4, "t_max": 0.5}, weights=prior_dir)
     np.testing.assert_allclose(op.forward(torch.from_numpy(a)).numpy(), lr, atol=1e-5)
-    b = super_resolve(lr, 4, "red-diff", weights=prior_dir, steps=4, t0=0.5, options={"lamda": 0.0, "lr": 0.0})
+    b = super_resolve(lr, 4, "red-diff", {"steps": 4, "t_max": 0.5, "lamda": 0.0, "lr": 0.0}, weights=prior_dir)
     bic = op.init(torch.from_numpy(lr)).numpy()
     np.testing.assert_allclose(b, bic, atol=1e-5)  # lr 0: the consistent bicubic start, untouched
-    with pytest.raises(ValueError, match="unknown option"):
-        super_resolve(lr, 4, "red-diff", weights=prior_dir, steps=2, options={"bogus": 1})
+    with pytest.raises(ValueError, match="no option 'bogus'"):
+        super_resolve(lr, 4, "red-diff", {"bogus": 1}, weights=prior_dir)
+    # an option the method does not use is an error on the command line too
+    assert main(["sr", "x.npy", "--scale", "2", "--out", "y.npy", "--method", "bicubic", "--steps", "3"]) == 2

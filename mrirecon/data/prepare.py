@@ -114,10 +114,13 @@ def prepare(cfg: PrepareConfig, progress=None) -> dict:
     return summary
 
 
-def load_split(root: Path, split: str, size: int = 128) -> np.ndarray:
-    """Load prepared magnitude slices ``(N, size, size)`` float32."""
+def load_split(root: Path, split: str, size: int = 128, orientation: str | None = None) -> np.ndarray:
+    """Load prepared magnitude slices ``(N, size, size)`` float32 (optionally one orientation)."""
     path = Path(root) / f"{split}_{size}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path}: prepared data not found; run `mrirecon data prepare --size {size}`")
     with np.load(path) as z:
-        return z["images"].astype(np.float32)
+        images = z["images"]
+        if orientation:
+            images = images[z["orientation"] == orientation]
+        return images.astype(np.float32)

@@ -1,6 +1,6 @@
 """Dataset layout specs (``data_specs/*.yaml``) and validation of files against them.
 
-A spec names the expected k-space rank / dtype (/ coils), targets, optional datasets, required
+Shipped specs live in ``mrirecon/data/specs`` (read with importlib.resources). A spec names the expected k-space rank / dtype (/ coils), targets, optional datasets, required
 attributes (and allowed acquisition values) and header fields. ``check_file`` first opens the file
 with the same reader the toolkit uses (``FastMRIFile``: rank, dtype, mask width, header parsing),
 then applies the spec; every problem names the file.
@@ -16,17 +16,19 @@ import yaml
 
 from mrirecon.io.fastmri import FastMRIFile, FastMRIFileError
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "data_specs"
+from mrirecon.resources import spec_dir
 
 
 def spec_names() -> list[str]:
-    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+    """The specs shipped inside the package (``mrirecon/data/specs``; ``data_specs/`` is their copy)."""
+    return sorted(p.stem for p in spec_dir().glob("*.yaml"))
 
 
 def load_spec(name_or_path) -> dict:
+    """A shipped spec by name, or a YAML file by path."""
     p = Path(name_or_path)
     if not p.suffix:
-        p = SPEC_DIR / f"{name_or_path}.yaml"
+        p = spec_dir() / f"{name_or_path}.yaml"
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such spec (known: {', '.join(spec_names())})")
     return yaml.safe_load(p.read_text())

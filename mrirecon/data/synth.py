@@ -82,8 +82,7 @@ def write_simulated(path, mag: np.ndarray, cfg: SimConfig, patient_id: str = "si
     tgt = target.numpy()
     attrs = {"max": float(tgt.max()), "norm": float(np.linalg.norm(tgt)), "acquisition": cfg.acquisition,
              "patient_id": patient_id, "snr_db": cfg.snr_db, "simulated": True}
-    key = "reconstruction_rss" if k.dim() == 4 else "reconstruction_esc"
-    return write_fastmri_file(path, k.numpy(), target=tgt, target_key=key, header=header, attrs=attrs)
+    return write_fastmri_file(path, k.numpy(), target=tgt, header=header, attrs=attrs)
 
 
 def simulate_dataset(images: np.ndarray, out_dir, *, n_files: int, slices_per_file: int, cfg: SimConfig,

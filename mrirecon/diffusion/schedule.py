@@ -92,17 +92,34 @@ class VPSchedule:
             out = out + sigma * randn_like(out, generator)
         return out
 
-    def timesteps(self, t_start: int, steps: int | None = None) -> list[int]:
-        """Descending timesteps from ``t_start`` down to 0: every step, or ``steps`` evenly spaced."""
-        if steps is None or steps >= t_start + 1:
+    def timesteps(self, t_start: int, steps: int | None = None, unique: bool = True) -> list[int]:
+        """Descending timesteps from ``t_start`` down to 0: every step, or ``steps`` evenly spaced
+        (rounded). ``unique=False`` keeps repeated values when ``steps > t_start + 1`` (RED-diff's
+        iteration schedule); the samplers use the de-duplicated list."""
+        if steps is not None and int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if unique and (steps is None or steps >= t_start + 1):
             return list(range(t_start, -1, -1))
-        steps = max(int(steps), 1)
-        ts = torch.linspace(t_start, 0, steps).round().long().tolist()
+        if steps is None:
+            steps = t_start + 1
+        ts = torch.linspace(t_start, 0, int(steps)).round().long().tolist()
+        if not unique:
+            return [int(t) for t in ts]
         out: list[int] = []
         for t in ts:
             if not out or t < out[-1]:
                 out.append(int(t))
         return out
+
+    def start_index(self, t0: float) -> int:
+        """Timestep index where a sampler started at fraction ``t0`` of the schedule begins."""
+        return max(min(int(round(t0 * self.T)) - 1, self.T - 1), 0)
+
+    def t_for_sigma(self, sigma: float) -> int:
+        """Timestep whose noise level in image units, σ_t/α_t = √((1−ᾱ_t)/ᾱ_t), is nearest to ``sigma``
+        (an image ``x0 + σ n`` is ``x_t / α_t`` at that t)."""
+        s = self.sigma_over_alpha(torch.arange(self.T))
+        return int((s - float(sigma)).abs().argmin())
 
 
 def randn_like(x: torch.Tensor, generator=None) -> torch.Tensor:
@@ -125,3 +142,26 @@ def randn_like(x: torch.Tensor, generator=None) -> torch.Tensor:
 def item_generators(seed: int, n: int, device="cpu", sample: int = 0) -> list[torch.Generator]:
     """One generator per batch item: item i of sample k is seeded by ``seed + i + 1_000_003·k``."""
     return [torch.Generator(device=device).manual_seed(int(seed) + i + 1_000_003 * sample) for i in range(n)]
+
+
+def sample_generators(generator, batch: int, n_samples: int = 1, device="cpu"):
+    """Generators for a sample-tiled batch (``n_samples × batch``, sample-major).
+
+    ``None``: per-item generators seeded 0..batch−1 (``item_generators``); a list of ``batch``
+    generators: sample k of item i is seeded ``initial_seed(i) + 1_000_003·k`` (sample 0 is the
+    generator itself), so an item's noise does not depend on the batch it was solved in; a list of
+    ``batch × n_samples``: used as given; one ``torch.Generator``: shared by every item.
+    """
+    if generator is None:
+        return [g for k in range(n_samples) for g in item_generators(0, batch, device, k)]
+    if isinstance(generator, (list, tuple)):
+        gens = list(generator)
+        if len(gens) == batch * n_samples:
+            return gens
+        if len(gens) != batch:
+            raise ValueError(f"{len(gens)} generators for a batch of {batch} (× {n_samples} samples)")
+        out = list(gens)
+        for k in range(1, n_samples):
+            out += [torch.Generator(device=g.device).manual_seed(g.initial_seed() + 1_000_003 * k) for g in gens]
+        return out
+    return generator

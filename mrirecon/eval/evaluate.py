@@ -16,13 +16,8 @@ import numpy as np
 
 from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.io.atomic import atomic_path
-
-
-def _crop(x: np.ndarray, shape) -> np.ndarray:
-    h, w = x.shape[-2:]
-    ch, cw = min(shape[0], h), min(shape[1], w)
-    t, l_ = (h - ch) // 2, (w - cw) // 2
-    return x[..., t:t + ch, l_:l_ + cw]
+from mrirecon.io.fastmri import choose_target_key
+from mrirecon.physics.fft import center_crop
 
 
 def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, acquisition: str | None = None,
@@ -34,11 +29,8 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
         with h5py.File(tfile, "r") as hf:
             if acquisition and hf.attrs.get("acquisition") != acquisition:
                 continue
-            if challenge:
-                key = "reconstruction_esc" if challenge == "singlecoil" else "reconstruction_rss"
-            else:
-                key = "reconstruction_rss" if "reconstruction_rss" in hf else "reconstruction_esc"
-            if key not in hf:
+            key = choose_target_key(set(hf.keys()), challenge=challenge)
+            if key is None:
                 continue
             target = np.asarray(hf[key][()], np.float32)
         if not pfile.exists():
@@ -46,8 +38,8 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
             continue
         with h5py.File(pfile, "r") as hf:
             recon = np.asarray(hf["reconstruction"][()], np.float32)
-        target = _crop(target, recon.shape[-2:])
-        recon = _crop(recon, target.shape[-2:])
+        target = center_crop(target, recon.shape[-2:])
+        recon = center_crop(recon, target.shape[-2:])
         rows.append({"file": tfile.name, "slices": len(target), **evaluate_volume(target, recon)})
     summary = {}
     for k in ("NMSE", "PSNR", "SSIM"):

@@ -23,6 +23,26 @@ from mrirecon.io.atomic import atomic_path
 ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
 
 
+TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
+
+
+def target_key_for(multicoil: bool) -> str:
+    """fastMRI's target dataset: ``reconstruction_rss`` for multi-coil data, ``reconstruction_esc`` for
+    single-coil data — the one place the choice is made."""
+    return "reconstruction_rss" if multicoil else "reconstruction_esc"
+
+
+def choose_target_key(keys, multicoil: bool | None = None, challenge: str | None = None) -> str | None:
+    """The target present in ``keys``: the challenge's (``singlecoil`` / ``multicoil``) when given,
+    else the one matching the data (``multicoil``), else whichever exists; None when there is none."""
+    if challenge is not None:
+        key = target_key_for(challenge == "multicoil")
+        return key if key in keys else None
+    if multicoil is not None and target_key_for(multicoil) in keys:
+        return target_key_for(multicoil)
+    return next((k for k in ("reconstruction_rss", "reconstruction_esc") if k in keys), None)
+
+
 class FastMRIFileError(ValueError):
     """A fastMRI file that cannot be used; the message names the file and the problem."""
 
@@ -122,7 +142,7 @@ class FastMRIFile:
     >>> s = f[10]            # KSpaceSlice for slice 10
     """
 
-    TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
+    TARGET_KEYS = TARGET_KEYS
 
     def __init__(self, path, check_finite: bool = True):
         self.path = Path(path)
@@ -182,10 +202,7 @@ class FastMRIFile:
 
     @property
     def target_key(self) -> str | None:
-        pref = "reconstruction_rss" if self.multicoil else "reconstruction_esc"
-        if pref in self.target_shape:
-            return pref
-        return next(iter(self.target_shape), None)
+        return choose_target_key(self.target_shape, self.multicoil)
 
     @property
     def recon_size(self) -> tuple[int, int]:
@@ -274,7 +291,7 @@ def write_fastmri_file(path, kspace, *, target=None, target_key=None, header: by
         with h5py.File(tmp, "w") as hf:
             hf.create_dataset("kspace", data=ks)
             if target is not None:
-                key = target_key or ("reconstruction_rss" if ks.ndim == 4 else "reconstruction_esc")
+                key = target_key or target_key_for(ks.ndim == 4)
                 hf.create_dataset(key, data=np.asarray(target, np.float32))
             if header is not None:
                 hf.create_dataset("ismrmrd_header", data=header)

@@ -72,10 +72,16 @@ def load_state_checked(model: torch.nn.Module, path) -> None:
     for k, v in own.items():
         if tuple(state[k].shape) != tuple(v.shape):
             raise WeightsError(f"{path}: tensor {k} has shape {tuple(state[k].shape)}, config expects {tuple(v.shape)}")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"{path}: tensor {bad[0]} has NaN or Inf values ({len(bad)} non-finite tensors)")
     model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
 
 
 def load_model(folder, expect: str | None = None, device="cpu") -> torch.nn.Module:
+    """Rebuild the network saved in ``folder`` (any registered class), on ``device``, in eval mode."""
+    import mrirecon.models  # noqa: F401  (registers every network class)
+
     folder = Path(folder)
     doc = read_config(folder)
     name = doc.get("class")

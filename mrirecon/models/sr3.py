@@ -20,6 +20,8 @@ def noise_level_embedding_input(sqrt_gamma: torch.Tensor) -> torch.Tensor:
 
 @register("sr3")
 class SR3Net(nn.Module):
+    conditional = True  # DiffusionPrior binds it to its condition (prior.conditioned(cond))
+
     def __init__(self, channels=(32, 64, 64), layers_per_block: int = 1, norm_groups: int = 8):
         super().__init__()
         from diffusers import UNet2DModel

@@ -88,3 +88,20 @@ class UNet(nn.Module):
         if self.residual:
             out = out + z[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
         return out * std + mean
+
+
+def prepare_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U-Net's input for measurement ``y`` — the ONE function training and inference share.
+
+    ``spec`` is the network's ``meta["input"]``: ``{"mode": "sense", "mu": μ, "iters": n}`` makes
+    the input of multi-coil data the CG-SENSE image argmin ‖Ax − y‖² + μ‖x‖² (parallel imaging
+    unfolds the aliasing first); otherwise (and for single-coil data) it is ``physics.init(y)``.
+    Returns ``(x_in / scale, scale)`` with ``scale`` ``(batch,)`` the peak magnitude of ``x_in``.
+    """
+    if spec and spec.get("mode") == "sense" and physics.num_coils > 1:
+        x0 = torch.zeros_like(physics.adjoint(y))
+        xin = physics.cg_solve(y, x0, float(spec.get("mu", 0.01)), int(spec.get("iters", 10)))
+    else:
+        xin = physics.init(y)
+    scale = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
+    return xin / scale.reshape(-1, *([1] * (xin.dim() - 1))), scale

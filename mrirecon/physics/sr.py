@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mrirecon.physics.operators import Operator, _check_weight
+from mrirecon.physics.linop import LinearOp
 
 
 def _pool(x: torch.Tensor, f: int) -> torch.Tensor:
@@ -31,7 +31,7 @@ def bicubic_upsample(y: torch.Tensor, f: int) -> torch.Tensor:
     return F.interpolate(y[:, None].float(), scale_factor=f, mode="bicubic", align_corners=False)[:, 0]
 
 
-class Downsample(Operator):
+class Downsample(LinearOp):
     def __init__(self, factor: int):
         if int(factor) != factor or factor < 1:
             raise ValueError(f"downsampling factor must be a positive integer, got {factor}")
@@ -57,13 +57,7 @@ class Downsample(Operator):
         """Bicubic upsampling, corrected to be exactly consistent with ``y``."""
         return self.consistency(bicubic_upsample(y, self.factor), y)
 
-    def consistency(self, x, y, mode="replace", weight=1.0):
-        _check_weight(mode, weight)
-        if mode == "prox":
-            from mrirecon.physics.operators import prox_consistency
-
-            return prox_consistency(self, x, y, weight)
-        w = 1.0 if mode == "replace" else weight
+    def _replace(self, x, y, w):
         return x - w * self.pinv(self.forward(x) - y)
 
     def select(self, idx):

@@ -1,21 +1,18 @@
-"""Helpers shared by the solvers: intensity normalisation, chunking, networks' complex boundary."""
+"""Helpers shared by the solvers: intensity normalisation and the initial estimate."""
 
 from __future__ import annotations
 
 import torch
 
-from mrirecon.data.datasets import channels_to_complex, complex_to_channels
+
+def measurement_scale(physics, y: torch.Tensor) -> torch.Tensor:
+    """Per-item scale ``(batch,)``: peak magnitude of ``A^H y``. The networks were trained on images
+    whose magnitude peak is ~1; solvers divide ``y`` by this scale and multiply the result back."""
+    return physics.init(y).abs().flatten(1).amax(1).clamp_min(1e-12)
 
 
-def measurement_scale(physics, y: torch.Tensor, quantile: float = 1.0) -> torch.Tensor:
-    """Per-item scale ``(batch,)``: peak magnitude of the zero-filled image ``A^H y``.
-
-    The networks were trained on images whose magnitude peak is ~1; solvers divide ``y`` by this
-    scale and multiply the result back.
-    """
-    x = physics.init(y).abs().flatten(1)
-    s = x.amax(1) if quantile >= 1 else torch.quantile(x, quantile, dim=1)
-    return s.clamp_min(1e-12)
+def bshape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def normalise_measurement(physics, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,17 +21,30 @@ def normalise_measurement(physics, y: torch.Tensor) -> tuple[torch.Tensor, torch
     return scale, y / bshape(scale, y)
 
 
-def bshape(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (like.dim() - 1)))
+INIT_CHOICES = ("unet", "zero-filled", "zeros")
 
 
-def eps_net(prior, x: torch.Tensor, t) -> torch.Tensor:
-    """Apply ε_θ to complex ``(batch, H, W)`` at integer t → complex ε̂ (the network boundary)."""
-    dev = x.device
-    tt = torch.as_tensor(t, device=dev)
-    if tt.dim() == 0:
-        tt = tt.expand(x.shape[0])
-    return channels_to_complex(prior(complex_to_channels(x), tt))
+def initial_estimate(physics, y: torch.Tensor, init, name: str) -> torch.Tensor:
+    """The starting image of CCDF / RED-diff at ``y``'s scale.
 
+    ``init`` is a tensor ``(batch, H, W)`` (used as is), a U-Net network (its raw estimate, without the
+    ``unet`` method's final data consistency: the solvers apply their own), any callable
+    ``init(physics, y) -> image``, or one of the names ``"zero-filled"`` (``physics.init(y)``) and
+    ``"zeros"``; ``"unet"`` without a network is an error.
+    """
+    if torch.is_tensor(init):
+        return init
+    if isinstance(init, torch.nn.Module):
+        from mrirecon.recon.unet import UNetOptions, reconstruct
 
-__all__ = ["measurement_scale", "normalise_measurement", "bshape", "eps_net", "channels_to_complex", "complex_to_channels"]
+        return reconstruct(physics, y, init, UNetOptions(final_dc="none"))
+    if callable(init):
+        return init(physics, y)
+    if init == "zero-filled":
+        return physics.init(y)
+    if init == "zeros":
+        return torch.zeros_like(physics.init(y))
+    if init == "unet":
+        raise ValueError(f"{name} with init='unet' needs the U-Net: pass init=<U-Net network> "
+                         "(mrirecon.models.load_model(<weights>)), or set the option init='zero-filled'")
+    raise ValueError(f"unknown {name} init {init!r}: a tensor, a U-Net, a callable or one of {', '.join(INIT_CHOICES)}")

@@ -1,9 +1,9 @@
 """DPS — Diffusion Posterior Sampling (Chung, Kim, Mccann, Klasky, Ye, ICLR 2023).
 
-Reverse diffusion from noise; after each (DDPM / DDIM) step the sample moves against the gradient
-of the data residual ‖y − A x̂₀(x_t)‖ back-propagated **through the network**:
-x_{t'} ← x_{t'} − ζ ∇_{x_t} ‖y − A x̂₀(x_t)‖. This is the posterior-sampling baseline; it costs a
-backward pass per step (memory several times a forward pass), unlike RED-diff and CCDF.
+Reverse diffusion from noise (the one sampler loop); after each DDPM/DDIM step the sample moves
+against the gradient of the data residual back-propagated **through the network**:
+x_{t'} ← x_{t'} − ζ ∇_{x_t} ‖y − A x̂₀(x_t)‖. It costs a backward pass per step (memory several
+times a forward pass), unlike RED-diff and CCDF.
 """
 
 from __future__ import annotations
@@ -12,39 +12,40 @@ import dataclasses
 
 import torch
 
-from mrirecon.diffusion.schedule import item_generators, randn_like
-from mrirecon.recon.common import bshape, eps_net, normalise_measurement
+from mrirecon.diffusion.sampler import reverse_diffusion
+from mrirecon.diffusion.schedule import randn_like, sample_generators
+from mrirecon.recon.common import bshape, normalise_measurement
+from mrirecon.recon.options import Options, opt
+from mrirecon.recon.registry import register
+from mrirecon.recon.result import Result
 
 
 @dataclasses.dataclass
-class DPSOptions:
-    zeta: float = 1.0
-    steps: int | None = 1000
-    eta: float = 1.0
-    final_dc: bool = False
+class DPSOptions(Options):
+    zeta: float = opt(1.0, "step size of the residual gradient", min=0.0)
+    steps: int | None = opt(1000, "reverse steps from T (a strided DDIM subset; none: every timestep)", min=1)
+    eta: float = opt(1.0, "DDIM eta: 1 ancestral, 0 deterministic", min=0.0)
+    final_dc: bool = opt(False, "apply the operator's replacement map at the end")
 
 
-def solve(physics, y: torch.Tensor, prior, *, options: DPSOptions | None = None,
-          seed: int = 0, generator=None, callback=None, **_) -> torch.Tensor:
-    opt = options or DPSOptions()
+@register("dps", DPSOptions, networks=("prior",), summary="diffusion posterior sampling (gradient through the prior)")
+def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | None = None, generator=None,
+          callback=None) -> Result:
+    if init is not None:
+        raise ValueError("DPS starts from noise and takes no init")
+    o = options or DPSOptions()
     sched = prior.schedule
-    if generator is None:
-        generator = item_generators(seed, y.shape[0], y.device)
+    gens = sample_generators(generator, y.shape[0], 1, y.device)
     scale, ys = normalise_measurement(physics, y)
-    x = randn_like(physics.init(ys), generator)
-    ts = sched.timesteps(sched.T - 1, opt.steps)
-    for i, t in enumerate(ts):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        xg = x.detach().requires_grad_(True)
-        eps = eps_net(prior, xg, t)
-        x0 = sched.predict_x0(xg, t, eps)
+    x = randn_like(physics.init(ys), gens)
+    ts = sched.timesteps(sched.T - 1, o.steps)
+
+    def guidance(xt, x0):
         resid = (physics.forward(x0) - ys).flatten(1).abs().pow(2).sum(1).sqrt()  # per item
-        grad, = torch.autograd.grad(resid.sum(), xg)
-        with torch.no_grad():
-            x = sched.step(x0.detach(), eps.detach(), t, t_prev, opt.eta, generator)
-            x = x - opt.zeta * grad
-        if callback is not None:
-            callback(i, t, x, x0.detach())
-    if opt.final_dc:
+        grad, = torch.autograd.grad(resid.sum(), xt)
+        return o.zeta * grad
+
+    x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, guidance=guidance, callback=callback)
+    if o.final_dc:
         x = physics.consistency(x, ys)
-    return x.detach() * bshape(scale, x)
+    return Result(image=x.detach() * bshape(scale, x), nfe=len(ts))

@@ -1,4 +1,4 @@
-"""What a sampling solver returns when asked for several samples."""
+"""What every solver returns."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import torch
 
 
 @dataclasses.dataclass
-class SampleSet:
-    """``mean`` ``(batch, H, W)`` complex, ``std`` ``(batch, H, W)`` per-pixel std of the magnitudes,
-    ``samples`` ``(n_samples, batch, H, W)`` complex."""
+class Result:
+    """``image`` ``(batch, H, W)`` (complex for MRI, real for SR3); with several samples, ``image`` is
+    their mean, ``samples`` ``(n_samples, batch, H, W)`` and ``std`` the per-pixel standard deviation
+    of the magnitudes; ``nfe`` network evaluations per item; ``info`` solver facts (e.g. the t0 used)."""
 
-    mean: torch.Tensor
-    std: torch.Tensor
-    samples: torch.Tensor
+    image: torch.Tensor
+    samples: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+    nfe: int = 0
+    seconds: float = 0.0
+    info: dict = dataclasses.field(default_factory=dict)
 
 
 def repeat_for_samples(physics, y: torch.Tensor, n: int):
@@ -25,8 +29,8 @@ def repeat_for_samples(physics, y: torch.Tensor, n: int):
     return physics.select(idx), y.repeat(n, *([1] * (y.dim() - 1)))
 
 
-def collect(x: torch.Tensor, n: int, b: int) -> torch.Tensor | SampleSet:
+def collect(x: torch.Tensor, n: int, b: int, **kw) -> Result:
     if n == 1:
-        return x
+        return Result(image=x, **kw)
     s = x.reshape(n, b, *x.shape[1:])
-    return SampleSet(mean=s.mean(0), std=s.abs().std(0), samples=s)
+    return Result(image=s.mean(0), samples=s, std=s.abs().std(0), **kw)

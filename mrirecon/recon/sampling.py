@@ -1,14 +1,10 @@
-"""The conditional reverse-diffusion loop shared by full reverse diffusion and CCDF.
+"""Conditional sampling from an estimate (or from noise) with the one reverse-diffusion loop.
 
-``reverse_diffusion`` runs DDIM/DDPM steps over a descending list of timesteps with the operator's
-non-expansive data-consistency map after each step, in one of two placements:
-
-* ``dc="x0"``: the consistency map acts on the denoised estimate x̂₀ before re-noising
-  (x_{t'} = √ᾱ_{t'} P(x̂₀) + √(1−ᾱ_{t'}−σ²) ε̂ + σ z);
-* ``dc="xt"``: a plain step, then the map acts on x_{t'} against the measurement noised to level t'
-  (y_{t'} = √ᾱ_{t'} y + √(1−ᾱ_{t'}) A z), as in score-MRI / CCDF's original code.
-
-Images are complex ``(batch, H, W)`` at the networks' scale (peak magnitude ~1).
+``posterior_sample`` normalises the measurement to the networks' scale, tiles the batch for several
+samples, forward-diffuses the initial estimate once to ⌈t0·T⌉ (zeros and t0 = 1: pure noise), runs
+``mrirecon.diffusion.sampler.reverse_diffusion`` with the operator's data-consistency map, applies
+the final consistency and scales back. Full diffusion (t0 = 1), CCDF (t0 < 1 from an estimate) and
+SR3 (a conditional prior) are this function with other arguments.
 """
 
 from __future__ import annotations
@@ -17,54 +13,52 @@ import dataclasses
 
 import torch
 
-from mrirecon.diffusion.schedule import VPSchedule, randn_like
-from mrirecon.recon.common import eps_net
+from mrirecon.diffusion.sampler import consistency_hooks, reverse_diffusion
+from mrirecon.diffusion.schedule import randn_like, sample_generators
+from mrirecon.recon.common import bshape, measurement_scale
+from mrirecon.recon.options import Options, opt
+from mrirecon.recon.result import collect, repeat_for_samples
 
 
 @dataclasses.dataclass
-class SamplerOptions:
-    steps: int | None = None  # None: every timestep from t_start; else a strided DDIM subset
-    eta: float = 1.0  # 1 = DDPM ancestral (with consecutive steps), 0 = deterministic DDIM
-    dc: str = "x0"  # "x0" | "xt" | "none" (no per-step map; ``final_dc`` still applies when set)
-    dc_mode: str = "replace"  # "replace" | "soft" | "prox" (CG; uses the coil redundancy for SENSE)
-    dc_weight: float = 1.0
-    final_dc: bool = True
-    clip_x0: float | None = 2.0  # clamp |x̂0| (the training images peak at ~1)
+class SamplerOptions(Options):
+    steps: int | None = opt(None, "reverse steps: a strided DDIM subset (none: every timestep)", min=1)
+    eta: float = opt(1.0, "DDIM eta: 1 ancestral (DDPM with consecutive steps), 0 deterministic", min=0.0)
+    dc: str = opt("x0", "data consistency on the denoised x0, on x_t (noised measurement) or none",
+                  choices=("x0", "xt", "none"))
+    dc_mode: str = opt("replace", "consistency map: replace measured samples, soft step, prox (CG)",
+                       choices=("replace", "soft", "prox"))
+    dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: weight mu > 0", min=0.0, min_open=True)
+    final_dc: bool = opt(True, "apply the consistency map once more at the end")
+    clip_x0: float | None = opt(2.0, "clamp |x0| of the Tweedie estimate (training images peak at ~1)",
+                                min=0.0, min_open=True)
+    n_samples: int = opt(1, "samples per slice: the result is their mean, with a per-pixel std map", min=1,
+                         aliases=("--samples",))
 
 
-def _clip(x: torch.Tensor, c: float | None) -> torch.Tensor:
-    if c is None:
-        return x
-    mag = x.abs()
-    return torch.where(mag > c, x / mag.clamp_min(1e-12) * c, x)
-
-
-@torch.no_grad()
-def reverse_diffusion(prior, schedule: VPSchedule, physics, y: torch.Tensor, x: torch.Tensor, t_start: int,
-                      opts: SamplerOptions, generator: torch.Generator | None = None, callback=None) -> torch.Tensor:
-    """Run the reverse process from ``x`` at timestep ``t_start`` down to a clean image.
-
-    Returns the final complex image; the number of network evaluations is ``len(timesteps)``.
-    """
-    ts = schedule.timesteps(t_start, opts.steps)
-    for i, t in enumerate(ts):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        eps = eps_net(prior, x, t)
-        x0 = _clip(schedule.predict_x0(x, t, eps), opts.clip_x0)
-        if opts.dc == "x0":
-            x0 = physics.consistency(x0, y, opts.dc_mode, opts.dc_weight)
-        x = schedule.step(x0, eps, t, t_prev, opts.eta, generator)
-        if opts.dc == "xt" and t_prev >= 0:
-            ab = float(schedule.alpha_bar(t_prev))
-            z = randn_like(x, generator)
-            y_t = ab ** 0.5 * y + (1 - ab) ** 0.5 * physics.forward(z)
-            x = physics.consistency(x, y_t, opts.dc_mode, opts.dc_weight)
-        if callback is not None:
-            callback(i, t, x, x0)
-    if opts.final_dc:
-        x = physics.consistency(x, y, opts.dc_mode, opts.dc_weight)
-    return x
-
-
-def sample_nfe(schedule: VPSchedule, t_start: int, steps: int | None) -> int:
-    return len(schedule.timesteps(t_start, steps))
+def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | None, t0: float, o: SamplerOptions,
+                     generator=None, callback=None, info: dict | None = None):
+    """Run the conditional reverse process from ``x_init`` (None: zeros) diffused to t0·T; returns a
+    ``Result`` at ``y``'s scale."""
+    b, n = y.shape[0], o.n_samples
+    gens = sample_generators(generator, b, n, y.device)
+    scale = measurement_scale(physics, y)
+    phys, ys = repeat_for_samples(physics, y, n)
+    sc = scale.repeat(n)
+    ys = ys / bshape(sc, ys)
+    if x_init is None:
+        x0 = torch.zeros(phys.init(ys).shape, dtype=torch.complex64, device=y.device)
+    else:
+        xi = x_init.repeat(n, *([1] * (x_init.dim() - 1)))
+        x0 = xi / bshape(sc, xi)
+    sched = prior.schedule
+    t_start = sched.start_index(t0)
+    x = sched.q_sample(x0, t_start, randn_like(x0, gens))
+    ts = sched.timesteps(t_start, o.steps)
+    x0_map, xt_map = consistency_hooks(phys, ys, o.dc, o.dc_mode, o.dc_weight, sched, gens)
+    x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, clip_x0=o.clip_x0, x0_map=x0_map, xt_map=xt_map,
+                          callback=callback)
+    if o.final_dc:
+        x = phys.consistency(x, ys, o.dc_mode, o.dc_weight)
+    x = x * bshape(sc, x)
+    return collect(x, n, b, nfe=len(ts), info=dict(info or {}, t0=t0))

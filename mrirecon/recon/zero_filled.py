@@ -1,10 +1,24 @@
-"""Zero-filled reconstruction: ``x = A^H y`` (the SENSE-combined image for multi-coil)."""
+"""Zero-filled reconstruction: ``x = A^H y`` (the SENSE-combined image for multi-coil data)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
+from mrirecon.recon.options import Options
+from mrirecon.recon.registry import register
+from mrirecon.recon.result import Result
 
-def solve(physics, y: torch.Tensor, prior=None, **_) -> torch.Tensor:
-    """y: measurement → complex image ``(batch, H, W)``."""
-    return physics.init(y)
+
+@dataclasses.dataclass
+class ZeroFilledOptions(Options):
+    """Zero-filled reconstruction has no options."""
+
+
+
+@register("zero-filled", ZeroFilledOptions, summary="A^H y (SENSE-combined for multi-coil data)")
+def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: ZeroFilledOptions | None = None,
+          generator=None, callback=None) -> Result:
+    """y: measurement → ``Result`` with the complex image ``(batch, H, W)``."""
+    return Result(image=physics.init(y))

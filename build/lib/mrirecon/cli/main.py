@@ -1,0 +1,271 @@
+"""The ``mrirecon`` command line: argument parsing only; the work is done by ``mrirecon.pipeline``,
+``mrirecon.data``, ``mrirecon.eval`` and ``mrirecon.train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mrirecon.cli.options import add_method_flags, describe_methods, method_options, sweep_options
+
+EXAMPLES = {
+    "reconstruct": "example: mrirecon reconstruct sim/ out/ --method ccdf --accelerations 4 --center-fractions 0.08",
+    "sweep": "example: mrirecon sweep sim/ --methods zero-filled,cs,unet,ccdf --accelerations 4,8 --out report/",
+    "sr": "example: mrirecon sr lowres.nii.gz --scale 4 --method sr3 --out sr.nii.gz",
+}
+
+
+def _floats(s):
+    return tuple(float(v) for v in str(s).split(","))
+
+
+def _ints(s):
+    return tuple(int(v) for v in str(s).split(","))
+
+
+def _strs(s):
+    return tuple(v for v in str(s).split(",") if v)
+
+
+def add_sampling_flags(p: argparse.ArgumentParser, accelerations=(4,), center_fractions=(0.08,)) -> None:
+    from mrirecon.pipeline.config import MASK_TYPES
+
+    g = p.add_argument_group("undersampling (fastMRI spelling)")
+    g.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None,
+                   help="expected data type (default: from each file)")
+    g.add_argument("--mask-type", default="random", choices=MASK_TYPES, help="mask family (default: %(default)s)")
+    g.add_argument("--accelerations", type=_ints, default=accelerations, help="e.g. 4 or 4,8 (default: %(default)s)")
+    g.add_argument("--center-fractions", type=_floats, default=center_fractions,
+                   help="e.g. 0.08 or 0.08,0.04 (default: %(default)s)")
+    g.add_argument("--ignore-file-mask", action="store_true", help="mask files that carry their own mask anyway")
+    r = p.add_argument_group("run")
+    r.add_argument("--weights", default=None, help="network folder of the method (default: the shipped weights)")
+    r.add_argument("--unet-weights", default=None, help="U-Net initializer folder for ccdf / red-diff")
+    r.add_argument("--seed", type=int, default=0, help="slice i draws its noise from seed + i (default: 0)")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="(default: %(default)s)")
+    r.add_argument("--batch-size", type=int, default=4, help="slices per solver call (default: %(default)s)")
+
+
+def recon_config(a, method: str | None = None, options: dict | None = None):
+    from mrirecon.pipeline.config import ReconConfig
+
+    return ReconConfig(method=method or a.method, options=options or {}, challenge=a.challenge,
+                       mask_type=a.mask_type, accelerations=a.accelerations, center_fractions=a.center_fractions,
+                       use_file_mask=not a.ignore_file_mask, batch_size=a.batch_size, seed=a.seed, device=a.device,
+                       weights=a.weights, unet_weights=a.unet_weights, save=getattr(a, "save", ()),
+                       overwrite=getattr(a, "overwrite", False))
+
+
+# ---------------------------------------------------------------- commands
+def cmd_reconstruct(a) -> int:
+    from mrirecon.pipeline.batch import run_batch
+    from mrirecon.pipeline.distributed import dist_context, merge_failures
+    from mrirecon.pipeline.solvers import build_solver
+
+    cfg = recon_config(a, options=method_options(a))
+    with dist_context(cfg.device) as (rank, world, device):
+        if device is not None:
+            cfg.device = device
+        solver = build_solver(cfg.method, cfg.options, weights=cfg.weights, unet_weights=cfg.unet_weights,
+                              device=cfg.device)
+        res = run_batch(Path(a.input), Path(a.output), solver, cfg, rank=rank, world=world)
+        failed = merge_failures(Path(a.output), res, rank, world)
+    if rank == 0:
+        print(f"{len(res['done'])} reconstructed, {len(res['skipped'])} skipped (already done), "
+              f"{len(failed)} failed -> {a.output}")
+    return 1 if failed else 0
+
+
+def cmd_evaluate(a) -> int:
+    from mrirecon.eval.evaluate import evaluate_dirs, format_summary
+
+    res = evaluate_dirs(a.target_path, a.predictions_path, a.challenge, a.acquisition,
+                        out_csv=a.out_csv or Path(a.predictions_path) / "metrics.csv",
+                        out_json=a.out_json or Path(a.predictions_path) / "metrics.json")
+    for r in res["volumes"]:
+        print(f"{r['file']}: NMSE {r['NMSE']:.4f}  PSNR {r['PSNR']:.2f}  SSIM {r['SSIM']:.4f}")
+    if res["missing"]:
+        print(f"missing predictions for {len(res['missing'])} targets: {', '.join(res['missing'][:5])}")
+    if not res["volumes"]:
+        print("no volumes evaluated", file=sys.stderr)
+        return 1
+    print(format_summary(res["summary"]))
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    from mrirecon.pipeline.sweep import default_center_fractions, run_sweep
+
+    cfs = a.center_fractions or default_center_fractions(a.accelerations)
+    if len(cfs) != len(a.accelerations):
+        raise ValueError("give one centre fraction per acceleration")
+    a.center_fractions = cfs
+    per_method = sweep_options(a, a.methods)
+    res = run_sweep(a.data, a.out, list(a.methods), recon_config(a, method=a.methods[0]), per_method)
+    print(f"report: {res['report']}")
+    return 1 if res["failed"] else 0
+
+
+def cmd_demo(a) -> int:
+    from mrirecon.pipeline.demo import run_demo
+
+    run_demo(a.file, a.methods, a.accelerations, a.center_fractions, a.device)
+    return 0
+
+
+def cmd_methods(a) -> int:
+    print(describe_methods(a.task))
+    return 0
+
+
+def cmd_data_prepare(a) -> int:
+    from mrirecon.data.prepare import PrepareConfig, prepare
+
+    s = prepare(PrepareConfig(out=Path(a.out), cache=Path(a.cache), size=a.size), progress=lambda n: print(f"  {n}"))
+    print(f"train: {s['train_slices']} slices from {s['train_sources']} ({s['train_bytes'] / 1e6:.1f} MB); "
+          f"val: {s['val_slices']} slices from {s['val_sources']} ({s['val_bytes'] / 1e6:.1f} MB); "
+          f"{s['seconds']} s -> {a.out}")
+    return 0
+
+
+def cmd_data_simulate(a) -> int:
+    from mrirecon.data.prepare import load_split
+    from mrirecon.data.synth import SimConfig, simulate_dataset
+
+    images = load_split(a.data, a.split, a.size, orientation=a.orientation or None)
+    cfg = SimConfig(coils=a.coils, snr_db=a.snr, readout_oversampling=a.oversampling, seed=a.seed)
+    paths = simulate_dataset(images, a.out, n_files=a.n_files, slices_per_file=a.slices, cfg=cfg, prefix=a.prefix,
+                             progress=lambda p: print(f"  {p}"))
+    print(f"wrote {len(paths)} files to {a.out}")
+    return 0
+
+
+def cmd_data_check(a) -> int:
+    from mrirecon.data.specs import check_dir
+
+    ok, report = check_dir(a.dir, a.spec)
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_sr(a) -> int:
+    from mrirecon.pipeline.sr import super_resolve_file
+
+    opts = method_options(a, task="sr")
+    shp_in, shp_out, n = super_resolve_file(a.input, a.out, a.scale, a.method, opts, weights=a.weights, seed=a.seed,
+                                            device=a.device)
+    print(f"{Path(a.input).name}: {shp_in} -> {shp_out} ({n} slices, {a.method} ×{a.scale}) -> {a.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import mrirecon
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="mrirecon", description="Accelerated MRI reconstruction with diffusion models")
+    p.add_argument("--version", action="version", version=f"mrirecon {mrirecon.__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("reconstruct", help="reconstruct a fastMRI .h5 file or a folder of them",
+                       epilog=EXAMPLES["reconstruct"])
+    r.add_argument("input", help="fastMRI .h5 file or folder")
+    r.add_argument("output", help="output folder")
+    add_sampling_flags(r)
+    add_method_flags(r, "mri")
+    r.add_argument("--save", type=_strs, default=(), help="extra outputs: nifti,png")
+    r.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    r.set_defaults(func=cmd_reconstruct)
+
+    e = sub.add_parser("evaluate", help="fastMRI metrics of predictions against targets", formatter_class=fmt)
+    e.add_argument("--target-path", required=True)
+    e.add_argument("--predictions-path", required=True)
+    e.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None)
+    e.add_argument("--acquisition", default=None)
+    e.add_argument("--out-csv", default=None)
+    e.add_argument("--out-json", default=None)
+    e.set_defaults(func=cmd_evaluate)
+
+    sw = sub.add_parser("sweep", help="reconstruct + evaluate every (method, acceleration); CSV, plots, HTML report",
+                        epilog=EXAMPLES["sweep"])
+    sw.add_argument("data", help="folder of fastMRI .h5 files with targets")
+    sw.add_argument("--methods", type=_strs, required=True, help="e.g. zero-filled,cs,unet,ccdf")
+    sw.add_argument("--out", required=True)
+    add_sampling_flags(sw, accelerations=(4, 8), center_fractions=None)
+    add_method_flags(sw, "mri")
+    sw.add_argument("--overwrite", action="store_true")
+    sw.set_defaults(func=cmd_sweep, save=())
+
+    d = sub.add_parser("demo", help="reconstruct the bundled demo file at R=4 and R=8 and print a table",
+                       formatter_class=fmt)
+    d.add_argument("--file", default=None, help="another fastMRI file with a target (default: the bundled demo)")
+    d.add_argument("--methods", type=_strs, default=None, help="default: zero-filled,cs,unet,ccdf")
+    d.add_argument("--accelerations", type=_ints, default=(4, 8))
+    d.add_argument("--center-fractions", type=_floats, default=(0.08, 0.04))
+    d.add_argument("--device", default="auto")
+    d.set_defaults(func=cmd_demo)
+
+    mt = sub.add_parser("methods", help="list the methods, their options and defaults", formatter_class=fmt)
+    mt.add_argument("--task", choices=["mri", "sr"], default="mri")
+    mt.set_defaults(func=cmd_methods)
+
+    da = sub.add_parser("data", help="prepare, simulate and check data").add_subparsers(dest="data_cmd", required=True)
+    pp = da.add_parser("prepare", help="build train/val slices from the packaged T1 volumes", formatter_class=fmt)
+    pp.add_argument("--out", default="data/prepared")
+    pp.add_argument("--cache", default="cache/sources")
+    pp.add_argument("--size", type=int, default=128)
+    pp.set_defaults(func=cmd_data_prepare)
+    ps = da.add_parser("simulate", help="write fastMRI-style k-space files from prepared slices", formatter_class=fmt)
+    ps.add_argument("--data", default="data/prepared")
+    ps.add_argument("--split", default="val", choices=["train", "val"])
+    ps.add_argument("--size", type=int, default=128)
+    ps.add_argument("--orientation", default="axial", choices=["axial", "coronal", "sagittal", ""])
+    ps.add_argument("--out", required=True)
+    ps.add_argument("--n-files", type=int, default=4)
+    ps.add_argument("--slices", type=int, default=8)
+    ps.add_argument("--coils", type=int, default=8, help="0 or 1 for single-coil")
+    ps.add_argument("--snr", type=float, default=30.0)
+    ps.add_argument("--oversampling", type=int, default=1)
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--prefix", default="sim")
+    ps.set_defaults(func=cmd_data_simulate)
+    pc = da.add_parser("check", help="validate every .h5 file of a folder against a data spec", formatter_class=fmt)
+    pc.add_argument("dir")
+    pc.add_argument("--spec", required=True, help="a spec shipped in mrirecon/data/specs (e.g. fastmri_brain_multicoil) "
+                                                  "or a YAML file")
+    pc.set_defaults(func=cmd_data_check)
+
+    s = sub.add_parser("sr", help="super-resolve a NIfTI volume (in-plane), .npy or PNG image", epilog=EXAMPLES["sr"])
+    s.add_argument("input")
+    s.add_argument("--scale", type=int, choices=[2, 4], required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--weights", default=None, help="network folder (default: the shipped SR3 / prior weights)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_method_flags(s, "sr")
+    s.set_defaults(func=cmd_sr)
+
+    t = sub.add_parser("train", help="train a network: mrirecon train {unet,prior,sr3,export} [options] "
+                                     "(mrirecon train unet --help lists them)")
+    t.add_argument("what", choices=["unet", "prior", "sr3", "export"])
+    t.set_defaults(func=None)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"] and len(argv) >= 2 and not argv[1].startswith("-"):
+        from mrirecon.train.main import main as train_main
+
+        return train_main(argv[1], argv[2:])
+    p = build_parser()
+    a = p.parse_args(argv)
+    try:
+        return a.func(a)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""A registered method bound to its options and networks: ``Reconstructor(physics, y, generator)``.
+
+The networks a method needs (``Method.networks``) are loaded from ``weights`` / ``unet_weights``
+or the shipped defaults (``mrirecon.resources``); the options are the method's dataclass with the
+given overrides — nothing else, so the Python API (``solve`` with the same options and networks)
+and the command line give the same image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from mrirecon.device import resolve_device
+from mrirecon.models.io import WeightsError, load_model
+from mrirecon.recon import registry
+from mrirecon.recon.result import Result
+from mrirecon.resources import weights_dir
+
+
+def load_network(kind: str, path=None, device="cpu"):
+    """A network folder (config.json + model.safetensors), the shipped ``kind`` by default."""
+    folder = Path(path) if path else weights_dir(kind)
+    if not (folder / "config.json").exists():
+        raise WeightsError(f"{folder}: no {kind} weights (config.json + model.safetensors); "
+                           f"train them with `mrirecon train {kind}` or pass --weights")
+    return load_model(folder, device=device)
+
+
+def load_prior(path=None, device="cpu", kind: str = "prior"):
+    """The diffusion prior (``kind="prior"``) or the SR3 conditional prior (``kind="sr3"``)."""
+    from mrirecon.diffusion.prior import DiffusionPrior
+
+    folder = Path(path) if path else weights_dir(kind)
+    load_network(kind, folder, "cpu")  # clear error when missing
+    return DiffusionPrior.load(folder, device)
+
+
+@dataclasses.dataclass
+class Reconstructor:
+    method: registry.Method
+    options: object
+    prior: object = None
+    init: object = None
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __call__(self, physics, y: torch.Tensor, generator=None, callback=None) -> Result:
+        return self.method.solve(physics, y, self.prior, init=self.init, options=self.options, generator=generator,
+                                 callback=callback)
+
+
+def build_solver(method: str, options: dict | None = None, *, task: str = "mri", weights=None, unet_weights=None,
+                 device="auto") -> Reconstructor:
+    m = registry.get(method, task)
+    opts = m.make_options(options)
+    dev = resolve_device(device)
+    prior = init = None
+    info: dict = {"method": method, "task": task, "options": opts.to_dict()}
+    if "prior" in m.networks:
+        prior = load_prior(weights, dev)
+        info["weights_sha256"] = prior.net.weights_sha256
+    if "sr3" in m.networks:
+        prior = load_prior(weights, dev, kind="sr3")
+        info["weights_sha256"] = prior.net.weights_sha256
+    if "unet" in m.networks:
+        if m.name == "unet":
+            prior = load_network("unet", weights, dev)
+            info["weights_sha256"] = prior.weights_sha256
+        elif getattr(opts, "init", None) == "unet":
+            init = load_network("unet", unet_weights, dev)
+            info["unet_weights_sha256"] = init.weights_sha256
+    return Reconstructor(m, opts, prior, init, info)

@@ -1,0 +1,51 @@
+"""Compressed sensing: L1-wavelet regularised least squares with ``sigpy.mri.app.L1WaveletRecon``.
+
+``lamda`` is relative to the measurement's scale (y is normalised by the peak of ``A^H y`` before
+the solve and rescaled after), so one value works across files. sigpy estimates its step size with a
+power iteration started from numpy's global random state: it is seeded here (and the global state
+restored), so CS is identical run to run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from mrirecon.recon.common import measurement_scale
+from mrirecon.recon.options import Options, opt
+from mrirecon.recon.registry import register
+from mrirecon.recon.result import Result
+
+
+@dataclasses.dataclass
+class CSOptions(Options):
+    lamda: float = opt(0.001, "L1-wavelet weight relative to the measurement's scale", min=0.0, min_open=True)
+    max_iter: int = opt(100, "iterations of sigpy's L1WaveletRecon", min=1)
+    wave_name: str = opt("db4", "wavelet (pywt name)")
+
+
+@register("cs", CSOptions, summary="L1-wavelet compressed sensing (sigpy)")
+def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions | None = None,
+          generator=None, callback=None) -> Result:
+    import sigpy.mri.app as app
+
+    o = options or CSOptions()
+    scale = measurement_scale(physics, y)
+    out = []
+    for b in range(y.shape[0]):
+        maps, mask = physics.sense_parts(b)
+        yb = (y[b] / scale[b]).cpu().numpy()
+        ksp = yb.reshape(maps.shape)
+        state = np.random.get_state()
+        np.random.seed(b)  # sigpy's power iteration draws from the global state
+        try:
+            x = app.L1WaveletRecon(ksp, maps, o.lamda, weights=mask, wave_name=o.wave_name, max_iter=o.max_iter,
+                                   show_pbar=False).run()
+        finally:
+            np.random.set_state(state)
+        out.append(torch.from_numpy(np.asarray(x)).to(torch.complex64) * scale[b].cpu())
+        if callback is not None:
+            callback(b, None, out[-1], None)
+    return Result(image=torch.stack(out).to(y.device))

@@ -1,0 +1,30 @@
+"""Full reverse diffusion with data consistency (the score-MRI baseline).
+
+Starts from pure noise at t = T−1 and runs every reverse step (or a DDIM subset with ``steps``),
+each followed by the operator's data-consistency map: CCDF with a zero estimate and t0 = 1, the
+same loop (``recon.sampling.posterior_sample``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mrirecon.recon.registry import register
+from mrirecon.recon.sampling import SamplerOptions, posterior_sample
+
+
+@dataclasses.dataclass
+class DiffusionOptions(SamplerOptions):
+    pass
+
+
+@register("diffusion", DiffusionOptions, networks=("prior",), summary="full reverse diffusion from noise")
+def solve(physics, y: torch.Tensor, prior, *, init=None, options: DiffusionOptions | None = None, generator=None,
+          callback=None):
+    """Complex ``Result``. Randomness: ``generator`` (see ``diffusion.schedule.sample_generators``);
+    item i of a batch gets the same noise whatever the batch."""
+    if init is not None:
+        raise ValueError("full diffusion starts from noise and takes no init (use ccdf for a start estimate)")
+    return posterior_sample(physics, y, prior, None, 1.0, options or DiffusionOptions(), generator, callback)

@@ -1,0 +1,59 @@
+"""Feed-forward U-Net reconstruction: x = U(x_in), optionally followed by data consistency.
+
+x_in is what the network was trained on (``models.unet.prepare_input``, the function training uses
+too): ``A^H y``, or for multi-coil data the CG-SENSE image. ``final_dc="cg"`` solves
+argmin ‖Ax − y‖² + μ_dc‖x − U(x_in)‖² (parallel imaging around the network's estimate); ``"auto"``
+does that for multi-coil data and nothing for single-coil data; ``"replace"`` applies the
+operator's consistency map (``dc_mode`` / ``dc_weight``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mrirecon.models.boundary import channels_to_complex, complex_to_channels
+from mrirecon.models.unet import prepare_input
+from mrirecon.recon.common import bshape
+from mrirecon.recon.options import Options, opt
+from mrirecon.recon.registry import register
+from mrirecon.recon.result import Result
+
+
+@dataclasses.dataclass
+class UNetOptions(Options):
+    final_dc: str = opt("auto", "data consistency after the network: cg (argmin |Ax-y|^2 + mu|x-U|^2), replace "
+                        "(the operator's map), none, or auto (cg for multi-coil data, none for single-coil)",
+                        choices=("auto", "cg", "replace", "none"))
+    dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
+    dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
+    dc_mu: float = opt(0.02, "final_dc=cg: weight mu of the network's estimate", min=0.0, min_open=True)
+    dc_iters: int = opt(20, "final_dc=cg: conjugate-gradient iterations", min=1)
+
+
+@torch.no_grad()
+def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = None) -> torch.Tensor:
+    """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale."""
+    o = options or UNetOptions()
+    xin, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
+    dev = next(model.parameters()).device
+    x = channels_to_complex(model(complex_to_channels(xin).to(dev))).to(y.device)
+    x = x * bshape(scale, x)
+    final_dc = o.final_dc
+    if final_dc == "auto":
+        final_dc = "cg" if physics.num_coils > 1 else "none"
+    if final_dc == "cg":
+        x = physics.cg_solve(y, x, o.dc_mu, o.dc_iters)
+    elif final_dc == "replace":
+        x = physics.consistency(x, y, o.dc_mode, o.dc_weight)
+    return x
+
+
+@register("unet", UNetOptions, networks=("unet",), summary="feed-forward U-Net (+ CG data consistency)")
+def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptions | None = None,
+          generator=None, callback=None) -> Result:
+    """``prior``: the U-Net network (``mrirecon.models.unet.UNet``); returns a complex ``Result``."""
+    if prior is None:
+        raise ValueError("the unet method needs its network: solve(A, y, prior=<U-Net>)")
+    return Result(image=reconstruct(physics, y, prior, options), nfe=1)

@@ -1,0 +1,22 @@
+"""Training: one loop (``loop.train``) with the U-Net, prior and SR3 objectives (``objectives``),
+checkpoints without pickle (``checkpoint``), training datasets (``datasets``) and the export of
+trained weights with model cards (``export``). ``mrirecon train <what>`` runs ``main``."""
+
+from mrirecon.train.loop import TrainConfig, train
+from mrirecon.train.objectives import (OBJECTIVES, PriorObjective, PriorTrainConfig, SR3Objective, SR3TrainConfig,
+                                       UNetObjective, UNetTrainConfig)
+
+__all__ = ["train", "TrainConfig", "OBJECTIVES", "UNetObjective", "UNetTrainConfig", "PriorObjective",
+           "PriorTrainConfig", "SR3Objective", "SR3TrainConfig", "train_unet", "train_prior", "train_sr3"]
+
+
+def train_unet(cfg: UNetTrainConfig, log=print):
+    return train(UNetObjective(cfg), cfg, log)
+
+
+def train_prior(cfg: PriorTrainConfig, log=print):
+    return train(PriorObjective(cfg), cfg, log)
+
+
+def train_sr3(cfg: SR3TrainConfig, log=print):
+    return train(SR3Objective(cfg), cfg, log)

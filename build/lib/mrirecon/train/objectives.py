@@ -1,0 +1,373 @@
+"""Training objectives plugged into the one loop (``train.loop.train``): the feed-forward U-Net
+(L1 / SSIM on reconstruction pairs), the diffusion prior (ε-prediction MSE, EMA) and SR3
+(L1 on ε with a continuous noise level). Each has its config dataclass (the defaults are
+``mrirecon train <what>``'s defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
+from mrirecon.train.loop import TrainConfig, field
+
+
+class Objective:
+    name = "objective"
+    val_key = "val"
+    clip: float | None = None
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.device = torch.device("cpu")
+
+    def on_resume(self, state: dict, say) -> None:
+        pass
+
+    def setup(self, device) -> None:
+        self.device = device
+
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr
+
+    def meta(self, state: dict) -> dict:
+        return {"trained_steps": state["step"], "wall_seconds": round(state["wall_seconds"], 1)}
+
+    def best_meta(self, val: dict) -> dict:
+        return {}
+
+
+def _step_generator(seed: int, step: int, salt: int = 1_000_003) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * salt + step)
+
+
+# ------------------------------------------------------------------------------------------ U-Net
+@dataclasses.dataclass
+class UNetTrainConfig(TrainConfig):
+    out: str = field("runs/unet", "output folder (resumes from <out>/last)")
+    chans: int = field(16, "channels of the first level")
+    num_pool_layers: int = field(4, "down-sampling levels")
+    lr_decay_steps: int = field(6000, "lr × 0.1 after this many steps")
+    val_slices: int = field(48, "validation slices")
+    loss: str = field("l1", "l1 or ssim")
+    accelerations: tuple[int, ...] = field((4, 8), "accelerations drawn per item")
+    center_fractions: tuple[float, ...] = field((0.08, 0.04), "centre fraction per acceleration")
+    multicoil_prob: float = field(0.5, "fraction of multi-coil (4–12 birdcage coils) items")
+    input_mode: str = field("sense", "multi-coil input: sense (CG-SENSE) or adjoint (A^H y)")
+    sense_mu: float = field(0.01, "CG-SENSE input: Tikhonov weight")
+    sense_iters: int = field(10, "CG-SENSE input: iterations")
+
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
+    """1 − SSIM on magnitudes (fastMRI's SSIMLoss form), x, y: (batch, 1, H, W)."""
+    k = torch.ones(1, 1, win, win, device=x.device) / win ** 2
+    dr = y.flatten(1).amax(1)[:, None, None, None]
+    c1, c2 = (0.01 * dr) ** 2, (0.03 * dr) ** 2
+    conv = lambda t: torch.nn.functional.conv2d(t, k)  # noqa: E731
+    ux, uy = conv(x), conv(y)
+    n = win * win
+    cov = n / (n - 1)
+    vx, vy, vxy = cov * (conv(x * x) - ux * ux), cov * (conv(y * y) - uy * uy), cov * (conv(x * y) - ux * uy)
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    return 1 - s.mean()
+
+
+class UNetObjective(Objective):
+    """Masks drawn on the fly (fastMRI random, the configured R and centre fractions), half the items
+    single-coil and half 4–12-coil SENSE; the input made by ``models.unet.prepare_input``; validation
+    PSNR/SSIM per acceleration on fixed masks; the best weights carry the initializer's error
+    ``eps0`` (CCDF's automatic t0)."""
+
+    name = "unet"
+
+    def input_spec(self) -> dict:
+        c = self.cfg
+        return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {})}
+
+    def build_model(self):
+        from mrirecon.models.unet import UNet
+
+        return UNet(chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers)
+
+    def on_resume(self, state, say):
+        old = state["config"].get("input_mode", "adjoint")
+        if old != self.cfg.input_mode:  # the input definition changed: fine-tune, select the best anew
+            say(f"input mode {old} -> {self.cfg.input_mode} at step {state['step']}: best-checkpoint selection restarts")
+            state["best_score"] = None
+            state.setdefault("switches", []).append({"step": state["step"], "input_mode": self.cfg.input_mode})
+            state["config"] = dataclasses.asdict(self.cfg)
+
+    def setup(self, device):
+        from mrirecon.data.masks import RandomMaskFunc
+        from mrirecon.data.prepare import load_split
+        from mrirecon.train.datasets import UNetSliceDataset
+
+        super().setup(device)
+        c = self.cfg
+        train = load_split(c.data, "train", c.size)
+        val = load_split(c.data, "val", c.size)
+        vidx = np.linspace(0, len(val) - 1, c.val_slices).astype(int)
+        self.ds = UNetSliceDataset(train, RandomMaskFunc(list(c.center_fractions), list(c.accelerations)),
+                                   seed=c.seed, multicoil_prob=c.multicoil_prob, input_spec=self.input_spec())
+        self.val = {}
+        for acc, cf in zip(c.accelerations, c.center_fractions):
+            vds = UNetSliceDataset(val[vidx], RandomMaskFunc([cf], [acc]), fixed_masks=True, augment=False,
+                                   multicoil_prob=c.multicoil_prob, input_spec=self.input_spec())
+            self.val[f"R{acc}"] = torch.utils.data.DataLoader(vds, batch_size=16)
+
+    def batch(self, step):
+        g = _step_generator(self.cfg.seed, step)
+        idx = torch.randint(0, len(self.ds), (self.cfg.batch_size,), generator=g).tolist()
+        pairs = [self.ds.item(i, (self.cfg.seed, step, j)) for j, i in enumerate(idx)]
+        return torch.stack([p[0] for p in pairs]).to(self.device), torch.stack([p[1] for p in pairs]).to(self.device)
+
+    def lr_at(self, step):
+        return self.cfg.lr * (0.1 if step >= self.cfg.lr_decay_steps else 1.0)
+
+    def loss(self, model, batch):
+        inp, tgt = batch
+        pred = model(inp)
+        if self.cfg.loss == "ssim":
+            mag = lambda t: torch.sqrt(t[:, :1] ** 2 + t[:, 1:] ** 2 + 1e-12)  # noqa: E731
+            return ssim_loss(mag(pred), mag(tgt)) + 0.1 * (pred - tgt).abs().mean()
+        return (pred - tgt).abs().mean()
+
+    @torch.no_grad()
+    def validate(self, model):
+        from mrirecon.eval.metrics import evaluate_volume
+
+        was = model.training
+        model.eval()
+        out = {}
+        for name, loader in self.val.items():
+            preds, tgts, zfs = [], [], []
+            for inp, tgt in loader:
+                pred = model(inp.to(self.device)).cpu()
+                preds.append(torch.complex(pred[:, 0], pred[:, 1]).abs())
+                tgts.append(torch.complex(tgt[:, 0], tgt[:, 1]).abs())
+                zfs.append(torch.complex(inp[:, 0], inp[:, 1]).abs())
+            p, t, z = torch.cat(preds).numpy(), torch.cat(tgts).numpy(), torch.cat(zfs).numpy()
+            m, mz = evaluate_volume(t, p), evaluate_volume(t, z)
+            # eps0: mean squared magnitude error per pixel at the networks' scale
+            out[name] = {"PSNR": round(m["PSNR"], 3), "SSIM": round(m["SSIM"], 4), "NMSE": round(m["NMSE"], 5),
+                         "zf_PSNR": round(mz["PSNR"], 3), "mse_mag": float(np.mean((p - t) ** 2))}
+        model.train(was)
+        return out
+
+    def score(self, val):
+        return float(np.mean([v["PSNR"] for v in val.values()]))
+
+    def meta(self, state):
+        c = self.cfg
+        return {**super().meta(state), "input": self.input_spec(), "train_size": c.size,
+                "data": "prepared packaged T1 volumes (train split), val: Colin27",
+                "masks": f"fastMRI random R={list(c.accelerations)} cf={list(c.center_fractions)}"}
+
+    def best_meta(self, val):
+        eps0 = {k: v["mse_mag"] for k, v in val.items()}
+        return {"eps0": eps0, "eps0_mean": float(np.mean(list(eps0.values())))}
+
+
+# ------------------------------------------------------------------------------------------ prior
+@dataclasses.dataclass
+class PriorTrainConfig(TrainConfig):
+    out: str = field("runs/prior", "output folder (resumes from <out>/last)")
+    lr: float = field(5e-4, "Adam learning rate")
+    channels: tuple[int, ...] = field((32, 64, 64), "channels per level of the diffusers UNet2DModel")
+    layers_per_block: int = field(1, "ResNet layers per level")
+    attention: bool = field(False, "attention at the lowest level")
+    crop: int = field(64, "random crop size")
+    warmup: int = field(200, "linear learning-rate warm-up steps")
+    ema: float = field(0.999, "EMA decay of the exported weights")
+    val_every: int = field(1000, "steps between denoising validations")
+    t_sampling: str = field("mixed", "uniform | mixed (half on t < low_frac·T, CCDF's range) | low")
+    low_frac: float = field(0.25, "upper end of the low-noise range as a fraction of T")
+
+
+def sample_timesteps(n: int, T: int, mode: str, low_frac: float, generator: torch.Generator) -> torch.Tensor:
+    """Training timesteps: uniform over [0, T), or weighted toward the low-noise levels CCDF uses."""
+    uni = torch.randint(0, T, (n,), generator=generator)
+    low = torch.randint(0, max(int(low_frac * T), 1), (n,), generator=generator)
+    if mode == "uniform":
+        return uni
+    if mode == "low":
+        return low
+    if mode == "mixed":
+        pick = torch.rand(n, generator=generator) < 0.5
+        return torch.where(pick, low, uni)
+    raise ValueError(f"unknown t_sampling {mode!r}: uniform, mixed or low")
+
+
+@torch.no_grad()
+def denoise_psnr(model, schedule: VPSchedule, images: torch.Tensor, ts=(20, 50, 100, 200, 400), seed: int = 0) -> dict:
+    """One-step denoising PSNR (dB, on the complex image) of x̂0(x_t) at several t, on fixed images."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    dev = next(model.parameters()).device
+    for t in ts:
+        noise = torch.randn(images.shape, generator=g)
+        xt = schedule.q_sample(images, t, noise).to(dev)
+        eps = model(xt, torch.full((len(xt),), t, device=dev))
+        x0 = schedule.predict_x0(xt, t, eps).cpu()
+        mse = (x0 - images).pow(2).mean().item()
+        out[str(int(t))] = round(10 * math.log10(images.abs().amax().item() ** 2 / mse), 3)
+    return out
+
+
+class PriorObjective(Objective):
+    """ε-prediction MSE on random crops of complex images (smooth random phase, flips, small affine,
+    intensity jitter); timesteps weighted toward CCDF's range; validation: one-step denoising PSNR."""
+
+    name = "prior"
+    val_key = "denoise_psnr"
+    clip = 1.0
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.schedule = VPSchedule(ScheduleConfig())
+
+    def build_model(self):
+        from mrirecon.models.prior import PriorUNet
+
+        return PriorUNet(self.cfg.channels, self.cfg.layers_per_block, self.cfg.attention)
+
+    def setup(self, device):
+        from mrirecon.data.prepare import load_split
+        from mrirecon.train.datasets import PriorBatches
+
+        super().setup(device)
+        c = self.cfg
+        val = load_split(c.data, "val", c.size)
+        vidx = torch.linspace(0, len(val) - 1, 16).long()
+        self.val_images = PriorBatches(val[vidx.numpy()], batch_size=16, crop=c.crop, seed=1234, affine=False,
+                                       intensity=(1, 1)).sample()
+        self.data = PriorBatches(load_split(c.data, "train", c.size), c.batch_size, c.crop, seed=c.seed)
+        self.tg = torch.Generator()
+
+    def batch(self, step):
+        c = self.cfg
+        self.data.reseed(c.seed * 1_000_003 + step)
+        self.tg.manual_seed(c.seed * 7_000_003 + step)
+        x0 = self.data.sample()
+        t = sample_timesteps(len(x0), self.schedule.T, c.t_sampling, c.low_frac, self.tg)
+        noise = torch.randn(x0.shape, generator=self.tg)
+        xt = self.schedule.q_sample(x0, t, noise)
+        return xt.to(self.device), t.to(self.device), noise.to(self.device)
+
+    def lr_at(self, step):
+        return self.cfg.lr * min(1.0, (step + 1) / max(self.cfg.warmup, 1))
+
+    def loss(self, model, batch):
+        xt, t, noise = batch
+        return (model(xt, t) - noise).pow(2).mean()
+
+    def validate(self, model):
+        return denoise_psnr(model, self.schedule, self.val_images)
+
+    def score(self, val):
+        return float(np.mean(list(val.values())))
+
+    def meta(self, state):
+        return {**super().meta(state), "t_sampling": self.cfg.t_sampling, "train_size": self.cfg.crop,
+                "data": "prepared packaged T1 volumes (train split)",
+                "schedule": dataclasses.asdict(self.schedule.config)}
+
+
+# ------------------------------------------------------------------------------------------ SR3
+@dataclasses.dataclass
+class SR3TrainConfig(TrainConfig):
+    out: str = field("runs/sr3", "output folder (resumes from <out>/last)")
+    lr: float = field(2e-4, "Adam learning rate")
+    channels: tuple[int, ...] = field((32, 64, 64), "channels per level of the diffusers UNet2DModel")
+    scales: tuple[int, ...] = field((2, 4), "SR factors, alternating by step")
+    crop: int = field(64, "random HR crop size")
+    loss: str = field("l1", "l1 or l2 on ε")
+
+
+def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch.Tensor:
+    """SR3's continuous noise level: √γ ~ U(√ᾱ_t, √ᾱ_{t−1}) for a uniform t."""
+    t = torch.randint(0, schedule.T, (n,), generator=g)
+    hi = schedule.alpha_bar(t - 1).sqrt()
+    lo = schedule.alpha_bar(t).sqrt()
+    return (lo + torch.rand(n, generator=g, dtype=torch.float64) * (hi - lo)).float()
+
+
+class SR3Objective(Objective):
+    """SR3: HR/LR pairs from the prepared slices (magnitude; block-mean LR — the ``Downsample``
+    operator — bicubic-upsampled as the condition), each normalised by the HR crop's peak;
+    validation: the ε loss on a fixed validation batch at fixed noise levels (lower is better)."""
+
+    name = "sr3"
+    val_key = "val"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.schedule = VPSchedule(ScheduleConfig())
+
+    def build_model(self):
+        from mrirecon.models.sr3 import SR3Net
+
+        return SR3Net(self.cfg.channels)
+
+    def setup(self, device):
+        from mrirecon.data.prepare import load_split
+        from mrirecon.train.datasets import SRPairs
+
+        super().setup(device)
+        c = self.cfg
+        self.pairs = {s: SRPairs(load_split(c.data, "train", c.size), s, c.batch_size, c.crop, seed=c.seed)
+                      for s in c.scales}
+        val = load_split(c.data, "val", c.size)
+        vidx = np.linspace(0, len(val) - 1, 16).astype(int)
+        self.val_pairs = {}
+        for s in c.scales:
+            vp = SRPairs(val[vidx], s, 16, c.crop, seed=4321)
+            self.val_pairs[s] = self._normalise(*vp.sample())
+        self.g = torch.Generator()
+
+    @staticmethod
+    def _normalise(up, hr):
+        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None, None]
+        return up / peak, hr / peak
+
+    def _loss(self, model, up, hr, sg, noise):
+        x = sg[:, None, None, None] * hr + (1 - sg ** 2).sqrt()[:, None, None, None] * noise
+        pred = model(x, up, sg)
+        return (pred - noise).abs().mean() if self.cfg.loss == "l1" else (pred - noise).pow(2).mean()
+
+    def batch(self, step):
+        c = self.cfg
+        self.g.manual_seed(c.seed * 7_000_003 + step)
+        scale = c.scales[step % len(c.scales)]
+        self.pairs[scale].generator.manual_seed(c.seed * 1_000_003 + step)
+        up, hr = self._normalise(*self.pairs[scale].sample())
+        sg = sample_sqrt_gamma(self.schedule, len(hr), self.g)
+        noise = torch.randn(hr.shape, generator=self.g)
+        return tuple(v.to(self.device) for v in (up, hr, sg, noise))
+
+    def loss(self, model, batch):
+        return self._loss(model, *batch)
+
+    @torch.no_grad()
+    def validate(self, model):
+        g = torch.Generator().manual_seed(99)
+        out = {}
+        for s, (up, hr) in self.val_pairs.items():
+            sg = sample_sqrt_gamma(self.schedule, len(hr), g)
+            noise = torch.randn(hr.shape, generator=g)
+            out[f"x{s}"] = round(float(self._loss(model, *(v.to(self.device) for v in (up, hr, sg, noise)))), 5)
+        return out
+
+    def score(self, val):
+        return -float(np.mean(list(val.values())))
+
+    def meta(self, state):
+        return {**super().meta(state), "schedule": dataclasses.asdict(self.schedule.config),
+                "scales": list(self.cfg.scales), "train_size": self.cfg.crop}
+
+
+OBJECTIVES = {"unet": (UNetObjective, UNetTrainConfig), "prior": (PriorObjective, PriorTrainConfig),
+              "sr3": (SR3Objective, SR3TrainConfig)}

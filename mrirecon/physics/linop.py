@@ -1,0 +1,126 @@
+"""The linear-operator base every measurement model implements (single-coil, SENSE, downsampling).
+
+``A.forward(x)``, ``A.adjoint(y)`` (also ``A.H(y)``), ``A.normal(x) = A^H A x``, ``A.cg_solve`` for the
+regularised normal equations ``(A^H A + μ I) x = A^H y + μ x_ref``, and ``A.consistency`` — the
+non-expansive data-consistency map between diffusion steps. Solvers use only this interface (and the
+descriptive attributes ``gram_norm`` and ``num_coils``); they never test an operator's class.
+
+Images are complex ``(batch, H, W)``; measurements are whatever the operator produces.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CONSISTENCY_MODES = ("replace", "soft", "prox")
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a.conj() * b).real.flatten(1).sum(1)
+
+
+def _b(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def check_consistency(mode: str, weight: float) -> None:
+    if mode not in CONSISTENCY_MODES:
+        raise ValueError(f"unknown consistency mode {mode!r}: {', '.join(CONSISTENCY_MODES)}")
+    if mode == "prox":
+        if not weight > 0:
+            raise ValueError(f"prox consistency needs mu > 0, got {weight}")
+    elif not 0.0 < weight <= 1.0:
+        raise ValueError(f"consistency weight must be in (0, 1], got {weight}")
+
+
+class LinearOp:
+    """Batched linear measurement operator. Subclasses implement ``forward``, ``adjoint``,
+    ``_replace`` (the exact / soft replacement map), ``select`` and ``to``."""
+
+    #: ``‖A^H A‖`` (largest eigenvalue of the normal operator) or a tight upper bound: 1 for the MRI
+    #: operators (orthonormal FFT, a mask, coil maps with unit root-sum-of-squares), 1/factor² for
+    #: ``Downsample``. Solvers that weigh a data term against a prior divide by it.
+    gram_norm: float = 1.0
+    #: receive channels of the measurement (1 for single-coil MRI and image-domain operators)
+    num_coils: int = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+    @property
+    def H(self):
+        """The adjoint as a callable: ``A.H(y) == A.adjoint(y)``."""
+        return self.adjoint
+
+    def normal(self, x: torch.Tensor) -> torch.Tensor:
+        """``A^H A x``."""
+        return self.adjoint(self.forward(x))
+
+    def init(self, y: torch.Tensor) -> torch.Tensor:
+        """A first estimate from the measurement (``A^H y`` unless the operator knows better)."""
+        return self.adjoint(y)
+
+    @torch.no_grad()
+    def cg_solve(self, y: torch.Tensor, x_ref: torch.Tensor, mu: float, iters: int = 20,
+                 tol: float = 1e-6) -> torch.Tensor:
+        """``argmin_x ‖A x − y‖² + μ ‖x − x_ref‖²`` by conjugate gradients on
+        ``(A^H A + μ I) x = A^H y + μ x_ref``, started at ``x_ref``; each batch item has its own CG
+        scalars. For SENSE this uses the coil redundancy (parallel imaging)."""
+        normal = lambda v: self.normal(v) + mu * v  # noqa: E731
+        x = x_ref.clone()
+        r = self.adjoint(y) + mu * x_ref - normal(x)
+        p = r.clone()
+        rs = _dot(r, r)
+        rs0 = rs.clamp_min(1e-30)
+        for _ in range(iters):
+            ap = normal(p)
+            alpha = rs / _dot(p, ap).clamp_min(1e-30)
+            x = x + _b(alpha, x) * p
+            r = r - _b(alpha, r) * ap
+            rs_new = _dot(r, r)
+            if bool((rs_new / rs0 < tol ** 2).all()):
+                break
+            p = r + _b(rs_new / rs.clamp_min(1e-30), p) * p
+            rs = rs_new
+        return x
+
+    def consistency(self, x: torch.Tensor, y: torch.Tensor, mode: str = "replace", weight: float = 1.0,
+                    iters: int = 15) -> torch.Tensor:
+        """Non-expansive data-consistency map ``x ↦ L x + b`` with ``‖L‖ ≤ 1``:
+
+        * ``replace``: measured samples replaced by the measurement (a projection for single-coil
+          MRI and downsampling; a product of contractions for SENSE);
+        * ``soft`` with ``weight`` w ∈ (0, 1]: ``x − w A⁺(A x − y)`` (w = 1 is ``replace``);
+        * ``prox`` with ``weight`` μ > 0: ``argmin_z ‖A z − y‖² + μ ‖z − x‖²`` by CG (``cg_solve``).
+        """
+        check_consistency(mode, weight)
+        if mode == "prox":
+            return self.cg_solve(y, x, weight, iters)
+        return self._replace(x, y, 1.0 if mode == "replace" else weight)
+
+    def _replace(self, x: torch.Tensor, y: torch.Tensor, w: float) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def sense_parts(self, i: int):
+        """``(maps (coils, H, W), mask (H, W))`` numpy arrays of batch item ``i`` for SENSE-type
+        solvers (compressed sensing through sigpy). Operators that are not Cartesian MRI raise."""
+        raise NotImplementedError(f"{type(self).__name__} is not a Cartesian MRI operator (no coil maps / mask)")
+
+    def image_shape(self, y: torch.Tensor) -> tuple[int, ...]:
+        return tuple(self.adjoint(y).shape)
+
+    def select(self, idx) -> "LinearOp":  # pragma: no cover - interface
+        """The operator restricted to the batch items ``idx``."""
+        raise NotImplementedError
+
+    def to(self, device) -> "LinearOp":  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+Operator = LinearOp  # the name used before the base was introduced
