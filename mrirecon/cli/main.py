@@ -149,6 +149,33 @@ def cmd_data_check(a) -> int:
     return 0 if ok else 1
 
 
+def _each_file(paths, fn, what: str) -> int:
+    """Run ``fn`` on every path; a bad file is one line on stderr and the rest goes on (exit 1 at the end)."""
+    failed = 0
+    for p in paths:
+        try:
+            print(f"{p} -> {fn(Path(p))}")
+        except (OSError, ValueError, RuntimeError) as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(paths)} {what} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_data_convert(a) -> int:
+    from mrirecon.io.convert import convert
+
+    return _each_file(a.inputs, lambda p: convert(p, a.out, overwrite=a.overwrite), "conversions")
+
+
+def cmd_export_dicom(a) -> int:
+    from mrirecon.pipeline.export import export_dicom
+
+    return _each_file(a.inputs, lambda p: export_dicom(p, Path(a.out) / (p.stem + "_dicom"), overwrite=a.overwrite),
+                      "exports")
+
+
 def cmd_sr(a) -> int:
     from mrirecon.pipeline.sr import super_resolve_file
 
@@ -173,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("output", help="output folder")
     add_sampling_flags(r)
     add_method_flags(r, "mri")
-    r.add_argument("--save", type=_strs, default=(), help="extra outputs: nifti,png")
+    r.add_argument("--save", type=_strs, default=(), help="extra outputs: nifti,png,dicom (a DICOM series per file)")
     r.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     r.set_defaults(func=cmd_reconstruct)
 
@@ -234,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--spec", required=True, help="a spec shipped in mrirecon/data/specs (e.g. fastmri_brain_multicoil) "
                                                   "or a YAML file")
     pc.set_defaults(func=cmd_data_check)
+    pv = da.add_parser("convert", help="raw scanner data (ISMRMRD .h5, Siemens twix .dat) -> fastMRI .h5 files",
+                       epilog="example: mrirecon data convert meas_gre.dat --out fastmri/")
+    pv.add_argument("inputs", nargs="+", help="ISMRMRD .h5 / .mrd or Siemens .dat files")
+    pv.add_argument("--out", required=True, help="output folder (never the input's folder for .h5 inputs)")
+    pv.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    pv.set_defaults(func=cmd_data_convert)
+
+    ex = sub.add_parser("export", help="export reconstructions").add_subparsers(dest="export_cmd", required=True)
+    xd = ex.add_parser("dicom", help="reconstruction .h5 files -> one DICOM series each",
+                       epilog="example: mrirecon export dicom out/gre.h5 --out dicom/")
+    xd.add_argument("inputs", nargs="+", help="files written by mrirecon reconstruct")
+    xd.add_argument("--out", required=True, help="folder for the series (<name>_dicom/)")
+    xd.add_argument("--overwrite", action="store_true")
+    xd.set_defaults(func=cmd_export_dicom)
 
     s = sub.add_parser("sr", help="super-resolve a NIfTI volume (in-plane), .npy or PNG image", epilog=EXAMPLES["sr"])
     s.add_argument("input")

@@ -43,8 +43,9 @@ def check_file(path, spec: dict) -> list[str]:
     except FastMRIFileError as exc:
         return [exc.problem]
     ks = spec.get("kspace", {})
-    if "rank" in ks and len(f.kspace_shape) != ks["rank"]:
-        problems.append(f"kspace rank {len(f.kspace_shape)}, spec {spec['name']} expects {ks['rank']}")
+    ranks = ks["rank"] if isinstance(ks.get("rank"), list) else [ks["rank"]] if "rank" in ks else None
+    if ranks and len(f.kspace_shape) not in ranks:
+        problems.append(f"kspace rank {len(f.kspace_shape)}, spec {spec['name']} expects {' or '.join(map(str, ranks))}")
     if "dtype" in ks and np.dtype(f.kspace_dtype) != np.dtype(ks["dtype"]):
         problems.append(f"kspace dtype {f.kspace_dtype}, expected {ks['dtype']}")
     if "coils" in ks and f.num_coils != ks["coils"]:

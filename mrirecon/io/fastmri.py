@@ -100,8 +100,10 @@ def parse_header(xml: bytes | str) -> Header:
 
 
 def make_header(encoding_size, recon_size, encoding_fov_mm, recon_fov_mm, *, center=None, maximum=None,
-                system: str = "mrirecon simulation") -> bytes:
-    """Build a minimal valid ISMRMRD header (encoded / recon spaces and encoding limits)."""
+                system: str = "mrirecon simulation", slices: int | None = None, protocol: str | None = None,
+                patient_id: str | None = None, larmor_hz: int = 63_870_000) -> bytes:
+    """Build a minimal valid ISMRMRD header (encoded / recon spaces, encoding limits, experimental
+    conditions), readable by fastMRI's parser and by ``ismrmrd.xsd``."""
     ex, ey, ez = encoding_size
     center = ey // 2 if center is None else center
     maximum = ey - 1 if maximum is None else maximum
@@ -110,12 +112,20 @@ def make_header(encoding_size, recon_size, encoding_fov_mm, recon_fov_mm, *, cen
         return (f"<{tag}><matrixSize><x>{size[0]}</x><y>{size[1]}</y><z>{size[2]}</z></matrixSize>"
                 f"<fieldOfView_mm><x>{fovmm[0]}</x><y>{fovmm[1]}</y><z>{fovmm[2]}</z></fieldOfView_mm></{tag}>")
 
-    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<ismrmrdHeader xmlns="{ISMRMRD_NS}">'
+    subject = f"<subjectInformation><patientID>{patient_id}</patientID></subjectInformation>" if patient_id else ""
+    measurement = (f"<measurementInformation><patientPosition>HFS</patientPosition><protocolName>{protocol}</protocolName>"
+                   "</measurementInformation>"
+                   if protocol else "")
+    slice_lim = (f"<slice><minimum>0</minimum><maximum>{slices - 1}</maximum><center>0</center></slice>"
+                 if slices else "")
+    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<ismrmrdHeader xmlns="{ISMRMRD_NS}">{subject}{measurement}'
            f"<acquisitionSystemInformation><systemModel>{system}</systemModel></acquisitionSystemInformation>"
+           f"<experimentalConditions><H1resonanceFrequency_Hz>{larmor_hz}</H1resonanceFrequency_Hz>"
+           f"</experimentalConditions>"
            f"<encoding>{space('encodedSpace', encoding_size, encoding_fov_mm)}"
            f"{space('reconSpace', recon_size, recon_fov_mm)}"
            f"<encodingLimits><kspace_encoding_step_1><minimum>0</minimum><maximum>{maximum}</maximum>"
-           f"<center>{center}</center></kspace_encoding_step_1></encodingLimits>"
+           f"<center>{center}</center></kspace_encoding_step_1>{slice_lim}</encodingLimits>"
            f"<trajectory>cartesian</trajectory></encoding></ismrmrdHeader>")
     return xml.encode()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+SAVE_KINDS = ("nifti", "png", "dicom")
 MASK_TYPES = ("random", "equispaced", "equispaced_fraction", "magic", "magic_fraction", "gaussian", "poisson")
 
 
@@ -35,9 +36,9 @@ class ReconConfig:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
         if self.challenge not in (None, "singlecoil", "multicoil"):
             raise ValueError(f"challenge must be singlecoil or multicoil, got {self.challenge!r}")
-        bad = sorted(set(self.save) - {"nifti", "png"})
+        bad = sorted(set(self.save) - set(SAVE_KINDS))
         if bad:
-            raise ValueError(f"unknown --save output(s) {bad}: nifti, png")
+            raise ValueError(f"unknown --save output(s) {bad}: {', '.join(SAVE_KINDS)}")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}

@@ -84,15 +84,33 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
     vol, std, mask, mask_desc, info = reconstruct_volume(f, solver, cfg, device, slice_progress)
     seconds = time.time() - t0
     out = Path(out_dir) / path.name
+    vox = f.header.voxel_size_mm() if f.header else None
+    carried = {k: f.attrs[k] for k in ("geometry", "patient_id", "acquisition") if k in f.attrs}
     write_reconstruction(out, vol, mask=mask[0].numpy(), std=std, method=cfg.method, mask_desc=mask_desc,
-                         seconds=seconds)
+                         seconds=seconds, acceleration=_acceleration(mask), voxel_size_mm=list(vox or (1.0, 1.0, 1.0)),
+                         **carried)
     if "nifti" in cfg.save:
-        vox = f.header.voxel_size_mm() if f.header else None
-        save_nifti(Path(out_dir) / (path.stem + ".nii.gz"), vol, vox or (1.0, 1.0, 1.0))
+        affine = None
+        if f.attrs.get("geometry"):
+            import json
+
+            from mrirecon.io.nifti import geometry_affine
+
+            affine = geometry_affine(json.loads(f.attrs["geometry"]), vol.shape, vox or (1.0, 1.0, 1.0))
+        save_nifti(Path(out_dir) / (path.stem + ".nii.gz"), vol, vox or (1.0, 1.0, 1.0), affine=affine)
     if "png" in cfg.save:
         save_png_preview(Path(out_dir) / (path.stem + ".png"), vol)
+    if "dicom" in cfg.save:
+        from mrirecon.pipeline.export import export_dicom
+
+        export_dicom(out, Path(out_dir) / (path.stem + "_dicom"), overwrite=True)
     return {"file": path.name, "slices": f.num_slices, "seconds": round(seconds, 3),
             "seconds_per_slice": round(seconds / f.num_slices, 4), "mask": mask_desc, **info}
+
+
+def _acceleration(mask: torch.Tensor) -> float:
+    """Achieved acceleration: sampled fraction of the mask's columns, inverted."""
+    return round(1.0 / max(float(mask[0].float().mean()), 1e-6), 2)
 
 
 def save_png_preview(path: Path, vol: np.ndarray, cols: int = 6) -> Path:
