@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mrirecon.cli.main import main
-from mrirecon.io.convert import convert
+from mrirecon.data.convert import convert
 from mrirecon.io.fastmri import FastMRIFile, make_header
 from mrirecon.io.raw import RawDataError
 

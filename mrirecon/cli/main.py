@@ -59,22 +59,24 @@ def recon_config(a, method: str | None = None, options: dict | None = None):
 
 # ---------------------------------------------------------------- commands
 def cmd_reconstruct(a) -> int:
-    from mrirecon.pipeline.batch import run_batch
-    from mrirecon.pipeline.distributed import dist_context, merge_failures
+    from mrirecon.pipeline.batch import check_output_location, list_inputs, run_batch
+    from mrirecon.pipeline.distributed import dist_context, merge_results
     from mrirecon.pipeline.solvers import build_solver
 
     cfg = recon_config(a, options=method_options(a))
+    list_inputs(Path(a.input))  # usage errors (missing input, refused output) before any work
+    check_output_location(Path(a.input), Path(a.output))
     with dist_context(cfg.device) as (rank, world, device):
         if device is not None:
             cfg.device = device
         solver = build_solver(cfg.method, cfg.options, weights=cfg.weights, unet_weights=cfg.unet_weights,
                               device=cfg.device)
-        res = run_batch(Path(a.input), Path(a.output), solver, cfg, rank=rank, world=world)
-        failed = merge_failures(Path(a.output), res, rank, world)
+        res = merge_results(Path(a.output), run_batch(Path(a.input), Path(a.output), solver, cfg, rank=rank,
+                                                      world=world), rank, world)
     if rank == 0:
         print(f"{len(res['done'])} reconstructed, {len(res['skipped'])} skipped (already done), "
-              f"{len(failed)} failed -> {a.output}")
-    return 1 if failed else 0
+              f"{len(res['failed'])} failed -> {a.output}")
+    return 1 if res["failed"] else 0
 
 
 def cmd_evaluate(a) -> int:
@@ -86,12 +88,14 @@ def cmd_evaluate(a) -> int:
     for r in res["volumes"]:
         print(f"{r['file']}: NMSE {r['NMSE']:.4f}  PSNR {r['PSNR']:.2f}  SSIM {r['SSIM']:.4f}")
     if res["missing"]:
-        print(f"missing predictions for {len(res['missing'])} targets: {', '.join(res['missing'][:5])}")
+        print(f"missing predictions for {len(res['missing'])} targets: {', '.join(res['missing'][:5])}", file=sys.stderr)
+    for f in res["failed"]:
+        print(f"error: {f['error']}", file=sys.stderr)
     if not res["volumes"]:
         print("no volumes evaluated", file=sys.stderr)
         return 1
     print(format_summary(res["summary"]))
-    return 0
+    return 1 if res["failed"] else 0
 
 
 def cmd_sweep(a) -> int:
@@ -164,7 +168,7 @@ def _each_file(paths, fn, what: str) -> int:
 
 
 def cmd_data_convert(a) -> int:
-    from mrirecon.io.convert import convert
+    from mrirecon.data.convert import convert
 
     return _each_file(a.inputs, lambda p: convert(p, a.out, overwrite=a.overwrite), "conversions")
 
@@ -192,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="mrirecon", description="Accelerated MRI reconstruction with diffusion models")
     p.add_argument("--version", action="version", version=f"mrirecon {mrirecon.__version__}")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="print tracebacks of errors")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("reconstruct", help="reconstruct a fastMRI .h5 file or a folder of them",
@@ -301,11 +308,42 @@ def main(argv=None) -> int:
         return train_main(argv[1], argv[2:])
     p = build_parser()
     a = p.parse_args(argv)
+    return run_command(a)
+
+
+def run_command(a) -> int:
+    """One error policy for every command: 0 all good, 1 some files failed (reported per file by the
+    command), 2 usage error (bad flag value, missing input, refused output), 3 internal error (the
+    traceback with --debug), 130 / 143 after SIGINT / SIGTERM (summary files written)."""
+    import logging
+    import os
+    import traceback
+
+    from mrirecon.models.io import WeightsError
+    from mrirecon.pipeline.batch import Terminated, install_signal_handlers
+
+    if getattr(a, "quiet", False):
+        os.environ["TQDM_DISABLE"] = "1"
+    logging.basicConfig(level=getattr(logging, getattr(a, "log_level", "WARNING")), format="%(levelname)s: %(message)s")
+    install_signal_handlers()
     try:
         return a.func(a)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except Terminated:
+        print("terminated (SIGTERM); summary files written", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("interrupted; summary files written", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ValueError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(a, "debug", False):
+            traceback.print_exc()
         return 2
+    except Exception as exc:  # noqa: BLE001 - the one place internal errors are turned into exit 3
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        if getattr(a, "debug", False):
+            traceback.print_exc()
+        return 3
 
 
 if __name__ == "__main__":

@@ -23,21 +23,34 @@ from mrirecon.physics.fft import center_crop
 def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, acquisition: str | None = None,
                   out_csv=None, out_json=None) -> dict:
     target_path, predictions_path = Path(target_path), Path(predictions_path)
-    rows, missing = [], []
-    for tfile in sorted(target_path.glob("*.h5")):
+    rows, missing, failed = [], [], []
+    targets = sorted(p for p in target_path.iterdir() if p.suffix.lower() in (".h5", ".hdf5")) \
+        if target_path.is_dir() else []
+    for tfile in targets:
         pfile = predictions_path / tfile.name
-        with h5py.File(tfile, "r") as hf:
-            if acquisition and hf.attrs.get("acquisition") != acquisition:
-                continue
-            key = choose_target_key(set(hf.keys()), challenge=challenge)
-            if key is None:
-                continue
-            target = np.asarray(hf[key][()], np.float32)
+        try:
+            with h5py.File(tfile, "r") as hf:
+                if acquisition and hf.attrs.get("acquisition") != acquisition:
+                    continue
+                key = choose_target_key(set(hf.keys()), challenge=challenge)
+                if key is None:
+                    continue
+                target = np.asarray(hf[key][()], np.float32)
+        except OSError as exc:
+            failed.append({"file": tfile.name, "error": f"{tfile}: unreadable target file ({exc})"})
+            continue
         if not pfile.exists():
             missing.append(tfile.name)
             continue
-        with h5py.File(pfile, "r") as hf:
-            recon = np.asarray(hf["reconstruction"][()], np.float32)
+        try:
+            with h5py.File(pfile, "r") as hf:
+                recon = np.asarray(hf["reconstruction"][()], np.float32)
+        except (OSError, KeyError) as exc:
+            failed.append({"file": tfile.name, "error": f"{pfile}: unreadable reconstruction ({exc})"})
+            continue
+        if recon.shape[0] != target.shape[0]:
+            failed.append({"file": tfile.name, "error": f"{pfile}: {recon.shape[0]} slices, the target has {target.shape[0]}"})
+            continue
         target = center_crop(target, recon.shape[-2:])
         recon = center_crop(recon, target.shape[-2:])
         rows.append({"file": tfile.name, "slices": len(target), **evaluate_volume(target, recon)})
@@ -46,7 +59,7 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
         vals = np.array([r[k] for r in rows])
         if len(vals):
             summary[k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0}
-    result = {"volumes": rows, "summary": summary, "missing": missing}
+    result = {"volumes": rows, "summary": summary, "missing": missing, "failed": failed}
     if out_csv:
         with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["file", "slices", "NMSE", "PSNR", "SSIM"])
@@ -59,5 +72,7 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
 
 
 def format_summary(summary: dict) -> str:
-    """fastMRI's print format: ``NMSE = m +/- 2s PSNR = ... SSIM = ...``."""
-    return " ".join(f"{k} = {v['mean']:.4g} +/- {2 * v['std']:.4g}" for k, v in summary.items())
+    """fastMRI's print format: ``NMSE = m +/- 2s PSNR = ... SSIM = ...`` (± is two sample standard
+    deviations over volumes, as fastMRI prints it)."""
+    return " ".join(f"{k} = {v['mean']:.4g} +/- {2 * v['std']:.4g}" for k, v in summary.items()) + \
+        "  (± = 2 standard deviations over volumes)"

@@ -165,10 +165,14 @@ class FastMRIFile:
                 if "kspace" not in keys:
                     raise FastMRIFileError(self.path, f"no 'kspace' dataset (keys: {sorted(keys)})")
                 ks = hf["kspace"]
+                if not isinstance(ks, h5py.Dataset):
+                    raise FastMRIFileError(self.path, "'kspace' is not a dataset (it is an HDF5 group)")
                 self.kspace_shape = tuple(ks.shape)
                 self.kspace_dtype = ks.dtype
                 self.attrs = {k: _attr(v) for k, v in hf.attrs.items()}
                 self.keys = keys
+                if "mask" in keys and not isinstance(hf["mask"], h5py.Dataset):
+                    raise FastMRIFileError(self.path, "'mask' is not a dataset (it is an HDF5 group)")
                 self.mask_np = np.asarray(hf["mask"][()]) if "mask" in keys else None
                 self.target_shape = {k: tuple(hf[k].shape) for k in self.TARGET_KEYS if k in keys}
                 header_raw = hf["ismrmrd_header"][()] if "ismrmrd_header" in keys else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,7 +40,8 @@ def save_model(model: torch.nn.Module, folder, meta: dict | None = None, half: b
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file(state, tmp)
-    doc = {"class": model.registry_name, "config": model.config_dict(), "meta": meta or {}}
+    doc = {"class": model.registry_name, "config": model.config_dict(), "meta": meta or {},
+           "sha256": file_sha256(folder / "model.safetensors")}
     with atomic_path(folder / "config.json") as tmp:
         Path(tmp).write_text(json.dumps(doc, indent=2))
     return folder
@@ -93,9 +95,15 @@ def load_model(folder, expect: str | None = None, device="cpu") -> torch.nn.Modu
         model = _REGISTRY[name](**doc.get("config", {}))
     except TypeError as exc:
         raise WeightsError(f"{folder}/config.json: bad config for {name}: {exc}") from exc
+    digest = file_sha256(folder / "model.safetensors") if (folder / "model.safetensors").exists() else None
+    if doc.get("sha256") and digest and doc["sha256"] != digest:
+        raise WeightsError(f"{folder}/model.safetensors: sha256 {digest[:12]}… does not match config.json's "
+                           f"{doc['sha256'][:12]}… (corrupted or replaced weights)")
+    if not doc.get("sha256"):
+        warnings.warn(f"{folder}: config.json records no sha256 of the weights; they are used unchecked", stacklevel=2)
     load_state_checked(model, folder / "model.safetensors")
     model.meta = doc.get("meta", {})
-    model.weights_sha256 = file_sha256(folder / "model.safetensors")
+    model.weights_sha256 = digest
     return model.to(device).eval()
 
 

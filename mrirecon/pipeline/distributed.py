@@ -37,24 +37,21 @@ def barrier():
         dist.barrier()
 
 
-def merge_failures(out, res: dict, rank: int, world: int):
-    """Under torchrun: rank 0 merges every rank's ``failures.rankN.json`` into ``failures.json``."""
-    import json
+def merge_results(out, res: dict, rank: int, world: int) -> dict:
+    """Counts of every rank (``done`` / ``skipped`` / ``failed`` lists of this run) and, under
+    torchrun, rank 0 appends every rank's ``failures.rankN.json`` to ``failures.json``."""
     from pathlib import Path
 
-    from mrirecon.io.atomic import atomic_path
-
     if world == 1:
-        return res["failed"]
-    out = Path(out)
-    barrier()
-    allf = []
+        return res
+    import torch.distributed as dist
+
+    from mrirecon.pipeline.batch import _append_json
+
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, res)
+    merged = {k: [x for r in gathered for x in r[k]] for k in ("done", "skipped", "failed")}
     if rank == 0:
-        for r in range(world):
-            p = out / f"failures.rank{r}.json"
-            if p.exists():
-                allf += json.loads(p.read_text())
-        with atomic_path(out / "failures.json") as tmp:
-            Path(tmp).write_text(json.dumps(allf, indent=2))
+        _append_json(Path(out) / "failures.json", merged["failed"])  # the per-rank files stay for inspection
     barrier()
-    return json.loads((out / "failures.json").read_text())
+    return merged

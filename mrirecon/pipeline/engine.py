@@ -5,6 +5,8 @@ A solver never reads files and a reader never knows about solvers: this module i
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from pathlib import Path
 
@@ -24,6 +26,8 @@ def file_mask(f: FastMRIFile, cfg: ReconConfig) -> tuple[torch.Tensor, str]:
     by the file name (so every method sees the same mask), zeroed outside the header's padding."""
     h, w = f.kspace_shape[-2:]
     if f.mask is not None and cfg.use_file_mask:
+        if not bool((f.mask != 0).any()):
+            raise FastMRIFileError(f.path, "the file's mask samples no phase-encoding line (all zero)")
         return f.mask[None, :].expand(h, w).clone(), "file"
     func = create_mask_for_mask_type(cfg.mask_type, list(cfg.center_fractions), list(cfg.accelerations))
     m, _ = mask_2d(func, f.kspace_shape, seed=seed_from_filename(f.path.name))
@@ -47,9 +51,32 @@ def build_operator(y: torch.Tensor, mask: torch.Tensor, multicoil: bool):
     return MultiCoilMRI(mask, torch.stack(maps)), {"maps": infos[0]}
 
 
+SAFE_LOG2_RANGE = 40  # k-space peaks within 2^±40 (~1e±12) are used as they are
+
+
+def power_of_two_scale(y: torch.Tensor) -> float:
+    """1 for ordinary data; 2^round(log2(max|y|)) when the measurement's peak lies outside 2^±40, so
+    extreme intensity scales (1e±30) can neither overflow nor underflow in coil-map estimation
+    (products of k-space values), CG or the networks. Dividing by a power of two is exact in floating
+    point, and every solver is scale-equivariant, so the image is the same up to that exact factor."""
+    peak = float(y.abs().max())
+    if not (peak > 0 and math.isfinite(peak)) or abs(math.log2(peak)) <= SAFE_LOG2_RANGE:
+        return 1.0
+    return float(2.0 ** round(math.log2(peak)))
+
+
+def check_output(x: torch.Tensor, what: str, path) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise FastMRIFileError(path, f"non-finite values after {what}; nothing written")
+    if not bool((x != 0).any()):
+        raise FastMRIFileError(path, f"the image after {what} is all zero; nothing written")
+
+
 def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.device, slice_progress=None):
     """``(magnitude (slices, h, w) float32 cropped to the recon size, std or None, mask (H, W), mask
-    description, info)``. Slice i draws its noise from a generator seeded ``cfg.seed + i``."""
+    description, info)``. Slice i draws its noise from a generator seeded ``cfg.seed + i``. Raises
+    ``FastMRIFileError`` naming the cause for data that cannot give an image (all-zero k-space or
+    mask, non-finite or all-zero output)."""
     if cfg.challenge == "singlecoil" and f.multicoil:
         raise FastMRIFileError(f.path, "multi-coil k-space but --challenge singlecoil")
     if cfg.challenge == "multicoil" and not f.multicoil:
@@ -61,12 +88,23 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         idx = slice(start, min(start + cfg.batch_size, f.num_slices))
         k = f.read_kspace(idx)
         y = k * (mask if not f.multicoil else mask[None])
+        zero = [start + i for i in range(len(y)) if not bool((y[i] != 0).any())]
+        if zero:
+            what = "k-space" if not bool((k[zero[0] - start] != 0).any()) else "the sampled k-space"
+            raise FastMRIFileError(f.path, f"{what} of slice {zero[0]} is all zero")
+        scale = power_of_two_scale(y)
+        y = y / scale
         op, info = build_operator(y, mask, f.multicoil)
+        if f.multicoil:
+            check_output(op.maps, "coil-map estimation", f.path)
         op, y = op.to(device), y.to(device)
         res = solver(op, y, generator=item_generators(cfg.seed + start, y.shape[0], device))
-        vols.append(center_crop(res.image.abs(), recon_size).float().cpu())
+        check_output(res.image, cfg.method, f.path)
+        image = res.image.abs() * scale
+        check_output(image, f"{cfg.method} (rescaled to the data's intensity)", f.path)
+        vols.append(center_crop(image, recon_size).float().cpu())
         if res.std is not None:
-            stds.append(center_crop(res.std, recon_size).float().cpu())
+            stds.append(center_crop(res.std * scale, recon_size).float().cpu())
         if slice_progress:
             slice_progress(idx.stop - idx.start)
     vol = torch.cat(vols).numpy()
@@ -75,9 +113,10 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
 
 
 def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device: torch.device,
-                     slice_progress=None, f: FastMRIFile | None = None) -> dict:
+                     slice_progress=None, f: FastMRIFile | None = None, provenance: dict | None = None) -> dict:
     """Reconstruct one file into ``out_dir`` (``f``: the already opened reader, if any); returns a
-    record with timing. Raises on a bad file."""
+    record with timing. Raises on a bad file. ``provenance`` (method, options, versions, weight
+    hashes) is stored in the output's attributes; resume compares it."""
     path = Path(path)
     f = f or FastMRIFile(path)
     t0 = time.time()
@@ -86,14 +125,13 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
     out = Path(out_dir) / path.name
     vox = f.header.voxel_size_mm() if f.header else None
     carried = {k: f.attrs[k] for k in ("geometry", "patient_id", "acquisition") if k in f.attrs}
-    write_reconstruction(out, vol, mask=mask[0].numpy(), std=std, method=cfg.method, mask_desc=mask_desc,
+    stored_mask = mask[0] if bool((mask == mask[:1]).all()) else mask  # a 2-D (Poisson) mask is stored 2-D
+    write_reconstruction(out, vol, mask=stored_mask.numpy(), std=std, method=cfg.method, mask_desc=mask_desc,
                          seconds=seconds, acceleration=_acceleration(mask), voxel_size_mm=list(vox or (1.0, 1.0, 1.0)),
-                         **carried)
+                         provenance=json.dumps(provenance or {}, sort_keys=True, default=str), **carried)
     if "nifti" in cfg.save:
         affine = None
         if f.attrs.get("geometry"):
-            import json
-
             from mrirecon.io.nifti import geometry_affine
 
             affine = geometry_affine(json.loads(f.attrs["geometry"]), vol.shape, vox or (1.0, 1.0, 1.0))
@@ -109,8 +147,8 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
 
 
 def _acceleration(mask: torch.Tensor) -> float:
-    """Achieved acceleration: sampled fraction of the mask's columns, inverted."""
-    return round(1.0 / max(float(mask[0].float().mean()), 1e-6), 2)
+    """Achieved acceleration: the sampled fraction of the mask, inverted."""
+    return round(1.0 / max(float(mask.float().mean()), 1e-6), 2)
 
 
 def save_png_preview(path: Path, vol: np.ndarray, cols: int = 6) -> Path:
