@@ -48,6 +48,11 @@ class DiffusionPrior:
 
     def eps(self, x: torch.Tensor, t) -> torch.Tensor:
         """ε̂ for complex ``x`` ``(batch, H, W)`` at integer timestep ``t`` (scalar or ``(batch,)``)."""
+        if x.shape[-2:] != getattr(self, "_checked_shape", None):
+            from mrirecon.models.io import warn_if_far_from_training_size
+
+            warn_if_far_from_training_size(self.net, x.shape)
+            self._checked_shape = x.shape[-2:]
         dev = next(self.net.parameters()).device
         tt = torch.as_tensor(t, device=dev)
         if tt.dim() == 0:

@@ -113,3 +113,16 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def warn_if_far_from_training_size(model, shape, factor: float = 2.5) -> None:
+    """Warn when a network meets images far outside the size it was trained on (``meta["train_size"]``,
+    recorded at training): the result may be poor, and large inputs cost much time and memory."""
+    ts = (getattr(model, "meta", None) or {}).get("train_size")
+    if not ts:
+        return
+    h, w = int(shape[-2]), int(shape[-1])
+    if max(h, w) > factor * ts or max(h, w) < ts / factor:
+        warnings.warn(f"{type(model).__name__} trained on {ts}x{ts} images meets {h}x{w}: outside its training range "
+                      f"(x{factor}); expect lower quality and {((h * w) / ts ** 2):.0f}x the compute per image; consider "
+                      "`mrirecon train` on your data", stacklevel=3)

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from mrirecon.diffusion.schedule import sample_generators
 from mrirecon.recon.common import measurement_scale
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.registry import register
@@ -33,13 +34,16 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
 
     o = options or CSOptions()
     scale = measurement_scale(physics, y)
+    gens = sample_generators(generator, y.shape[0], 1, y.device)
     out = []
     for b in range(y.shape[0]):
         maps, mask = physics.sense_parts(b)
         yb = (y[b] / scale[b]).cpu().numpy()
         ksp = yb.reshape(maps.shape)
         state = np.random.get_state()
-        np.random.seed(b)  # sigpy's power iteration draws from the global state
+        # sigpy's power iteration draws from the global state: seed it from this item's generator, so
+        # the result depends neither on the run nor on the batch the slice is solved in
+        np.random.seed((gens[b].initial_seed() if isinstance(gens, list) else b) % 2 ** 32)
         try:
             x = app.L1WaveletRecon(ksp, maps, o.lamda, weights=mask, wave_name=o.wave_name, max_iter=o.max_iter,
                                    show_pbar=False).run()

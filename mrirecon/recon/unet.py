@@ -36,7 +36,10 @@ class UNetOptions(Options):
 def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = None) -> torch.Tensor:
     """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale."""
     o = options or UNetOptions()
+    from mrirecon.models.io import warn_if_far_from_training_size
+
     xin, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
+    warn_if_far_from_training_size(model, xin.shape)
     dev = next(model.parameters()).device
     x = channels_to_complex(model(complex_to_channels(xin).to(dev))).to(y.device)
     x = x * bshape(scale, x)

@@ -53,13 +53,3 @@ def load_checkpoint(folder, model, opt, ema=None) -> dict:
 
 def has_checkpoint(folder) -> bool:
     return (Path(folder) / "state.json").exists()
-
-
-def optimizer_step(opt, loss, clip: float | None = None) -> float:
-    """Zero the gradients, back-propagate, optionally clip the gradient norm, step; returns the loss."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip is not None:
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
-    opt.step()
-    return loss.item()

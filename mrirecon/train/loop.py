@@ -1,21 +1,27 @@
 """The one training loop: device and threads, seeded initialisation, Adam with the objective's
-learning-rate schedule, gradient clipping, EMA, resumable checkpoints (safetensors + JSON, never
-pickle), validation with best-by-validation export in the shipping layout, a JSON-lines log and
-a tqdm progress bar.
+learning-rate schedule, gradient clipping, EMA, mixed precision (``amp``: bf16 autocast, or fp16
+with a gradient scaler), gradient accumulation, optional ``torch.compile``, DistributedDataParallel
+under ``torchrun`` (NCCL on GPUs, gloo on CPU; rank 0 logs, validates and checkpoints), resumable
+checkpoints (safetensors + JSON, never pickle) every ``checkpoint_every`` steps and at the time
+limit, validation with best-by-validation export in the shipping layout, a JSON-lines log with
+throughput, and a tqdm progress bar.
 
-An objective (``mrirecon.train.objectives``) supplies the network, a batch for each step (drawn
-from generators reseeded by the step number, so a resumed run sees the same stream as an
-uninterrupted one), the loss, the validation and the metadata of exported weights.
+An objective (``mrirecon.train.objectives``) supplies the network, the items of each step (made from
+seeds of (seed, step, item), so N processes × batch B see exactly the items one process with batch
+N·B sees, and a resumed run the items an uninterrupted one sees), the loss, the validation and the
+metadata of exported weights.
 
 Layout of ``cfg.out``: ``last/`` (model, optimizer, state, ``ema/``), ``best/`` (config.json +
-model.safetensors of the best validation score, EMA weights when EMA is on), ``train.log``.
+model.safetensors of the best validation score; EMA weights when EMA is on), ``train.log``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +29,7 @@ import torch
 
 from mrirecon.device import resolve_device
 from mrirecon.models.io import save_model
-from mrirecon.train.checkpoint import has_checkpoint, load_checkpoint, optimizer_step, save_checkpoint
+from mrirecon.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 
 def field(default, help: str):
@@ -37,46 +43,99 @@ def field(default, help: str):
 class TrainConfig:
     """Fields every objective has."""
 
-    data: str = field("data/prepared", "prepared slices folder (mrirecon data prepare)")
+    data: str = field("data/prepared", "training data: a prepared folder (mrirecon data prepare) or a "
+                                       "fastMRI-layout folder of .h5 files")
+    val: str | None = field(None, "validation fastMRI folder (default: a volume-level split of --data)")
+    challenge: str | None = field(None, "singlecoil or multicoil: keep only those files of a fastMRI folder")
     size: int = field(128, "prepared slice size")
     out: str = field("runs/train", "output folder (resumes from <out>/last)")
-    batch_size: int = field(8, "items per step")
+    batch_size: int = field(8, "items per step and process (torchrun: the global batch is N × this)")
+    accum_steps: int = field(1, "gradient accumulation: micro-batches per step")
     lr: float = field(1e-3, "Adam learning rate")
-    steps: int = field(100000, "stop after this many steps in all")
-    max_minutes: float | None = field(None, "stop (with a checkpoint) after this many minutes of this run")
+    steps: int = field(100000, "stop after this many steps in all (--max-steps)")
+    max_minutes: float | None = field(None, "stop, with a checkpoint, after this many minutes of this run (--max-time)")
     checkpoint_every: int = field(250, "steps between checkpoints")
     val_every: int = field(250, "steps between validations (at a checkpoint)")
     seed: int = field(0, "seed of initialisation and data stream")
     threads: int | None = field(None, "torch CPU threads")
     device: str = field("auto", "auto, cpu or cuda")
+    amp: str = field("none", "mixed precision: none, bf16 (autocast) or fp16 (autocast + gradient scaler)")
+    compile: bool = field(False, "torch.compile the network")
+
+    def __post_init__(self):
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
+        for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if self.accum_steps > self.batch_size:
+            raise ValueError(f"accum_steps ({self.accum_steps}) cannot exceed batch_size ({self.batch_size})")
 
 
 class Logger:
-    def __init__(self, out: Path, log=print):
-        self._f = open(out / "train.log", "a")
+    def __init__(self, out: Path | None, log=print):
+        self._f = open(out / "train.log", "a") if out is not None else None
         self._log = log
 
     def __call__(self, msg: str) -> None:
-        self._f.write(msg + "\n")
-        self._f.flush()
+        if self._f is not None:
+            self._f.write(msg + "\n")
+            self._f.flush()
         if self._log:
             self._log(msg)
 
     def close(self) -> None:
-        self._f.close()
+        if self._f is not None:
+            self._f.close()
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment (0, 1, 0 without it)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _all_mean(x: float, world: int) -> float:
+    if world == 1:
+        return x
+    import torch.distributed as dist
+
+    t = torch.tensor([x], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t) / world
+
+
+def _any(flag: bool, world: int) -> bool:
+    if world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t)
 
 
 def train(objective, cfg: TrainConfig, log=print) -> Path:
     """Train (or resume) until ``cfg.steps`` or ``cfg.max_minutes``; returns ``<out>/best``."""
     from tqdm import tqdm
 
+    rank, world, local = distributed_env()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device(f"cuda:{local}")
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main_rank = rank == 0
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    say = Logger(out, log)
-    torch.manual_seed(cfg.seed)  # reproducible initialisation
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+    say = Logger(out if main_rank else None, log if main_rank else None)
+    torch.manual_seed(cfg.seed)  # reproducible initialisation, identical on every rank
     model = objective.build_model().to(device)
     ema = None
     if getattr(cfg, "ema", None):
@@ -91,45 +150,90 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
         state.setdefault("best_score", state.pop("best_psnr", None))
         say(f"resumed from {last} at step {state['step']}")
         objective.on_resume(state, say)
-    objective.setup(device)
+    objective.setup(device, say, rank, world)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     step, start_step, start_wall, t_begin = state["step"], state["step"], state["wall_seconds"], time.time()
-    bar = tqdm(total=cfg.steps, initial=step, desc=objective.name, dynamic_ncols=True, mininterval=30)
+    bar = tqdm(total=cfg.steps, initial=step, desc=objective.name, dynamic_ncols=True, mininterval=30,
+               disable=not main_rank or None)
     losses: list[float] = []
-    while step < cfg.steps:
-        if cfg.max_minutes and time.time() - t_begin > cfg.max_minutes * 60:
-            break
-        batch = objective.batch(step)
-        for g in opt.param_groups:
-            g["lr"] = objective.lr_at(step)
-        loss = objective.loss(model, batch)
-        losses.append(optimizer_step(opt, loss, clip=objective.clip))
-        if ema is not None:
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
-        step += 1
-        bar.update(1)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            wall = start_wall + time.time() - t_begin
-            rec = {"step": step, "loss": round(sum(losses) / max(len(losses), 1), 5), "wall_s": round(wall, 1),
-                   "s_per_step": round((time.time() - t_begin) / max(step - start_step, 1), 3)}
-            losses = []
-            state.update(step=step, wall_seconds=wall)
-            net = ema if ema is not None else model
+    samples = 0
+
+    def checkpoint(validate: bool):
+        wall = start_wall + time.time() - t_begin
+        elapsed = max(time.time() - t_begin, 1e-9)
+        rec = {"step": step, "loss": round(sum(losses) / max(len(losses), 1), 5), "wall_s": round(wall, 1),
+               "s_per_step": round(elapsed / max(step - start_step, 1), 3), "samples_per_s": round(samples / elapsed, 2)}
+        losses.clear()
+        state.update(step=step, wall_seconds=wall)
+        if main_rank:
+            best_net = ema if ema is not None else model
             meta = objective.meta(state)
-            if step % cfg.val_every == 0 or step == cfg.steps:
-                val = objective.validate(net)
+            if validate:
+                val = objective.validate(best_net)
                 rec[objective.val_key] = val
                 score = objective.score(val)
                 if state.get("best_score") is None or score > state["best_score"]:
                     state["best_score"] = score
-                    save_model(net, out / "best", meta={**meta, "validation": val, **objective.best_meta(val)})
+                    save_model(best_net, out / "best", meta={**meta, "validation": val, **objective.best_meta(val)})
                     rec["best"] = True
             state["history"].append(rec)
             state["meta"] = meta
             save_checkpoint(last, model, opt, state, ema)
             say(json.dumps(rec))
-    bar.close()
-    say.close()
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    try:
+        while step < cfg.steps:
+            if _any(bool(cfg.max_minutes) and time.time() - t_begin > (cfg.max_minutes or 0) * 60, world):
+                if step > start_step and (not state["history"] or state["history"][-1]["step"] != step):
+                    checkpoint(validate=False)  # the time limit: keep what was trained
+                say(f"time limit of {cfg.max_minutes} min reached at step {step}")
+                break
+            items = objective.batch(step, rank, world)
+            for g in opt.param_groups:
+                g["lr"] = objective.lr_at(step)
+            opt.zero_grad(set_to_none=True)
+            micro = objective.micro_batches(items, cfg.accum_steps)
+            total = 0.0
+            for mi, (mb, weight) in enumerate(micro):
+                sync = contextlib.nullcontext() if world == 1 or mi == len(micro) - 1 else net.no_sync()
+                with sync, torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    loss = objective.loss(net, mb) * weight
+                scaler.scale(loss).backward()
+                total += float(loss.detach())
+            if objective.clip is not None:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), objective.clip)
+            scaler.step(opt)
+            scaler.update()
+            losses.append(_all_mean(total, world))
+            if ema is not None:
+                decay = min(cfg.ema, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters()):
+                        pe.lerp_(pm, 1 - decay)
+            step += 1
+            samples += len(items) * world
+            bar.update(1)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                checkpoint(validate=step % cfg.val_every == 0 or step == cfg.steps)
+    finally:
+        bar.close()
+        say.close()
+        if world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
     return out / "best"

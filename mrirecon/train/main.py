@@ -21,6 +21,8 @@ def _converter(hint: str, default):
         return lambda s: tuple(elem(v) for v in str(s).split(","))
     if "bool" in hint:
         return lambda s: str(s).lower() in ("1", "true", "yes", "on")
+    if hint.startswith("str | None") or hint == "typing.Optional[str]":
+        return lambda s: None if str(s).lower() == "none" else str(s)
     if "float" in hint:
         return lambda s: None if str(s).lower() == "none" else float(s)
     if "int" in hint:
@@ -33,10 +35,12 @@ def config_parser(cls, prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").strip().splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", default=None, help="YAML/JSON file of these fields; flags override it")
+    aliases = {"steps": ["--max-steps"], "max_minutes": ["--max-time"]}
     for f in dataclasses.fields(cls):
         d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=_converter(str(hints[f.name]), d), default=None,
-                       metavar=f.name.upper(), help=f"{f.metadata.get('help', '')} (default: {d})".replace("%", "%%"))
+        p.add_argument(f"--{f.name.replace('_', '-')}", *aliases.get(f.name, []), dest=f.name,
+                       type=_converter(str(hints[f.name]), d), default=None, metavar=f.name.upper(),
+                       help=f"{f.metadata.get('help', '')} (default: {d})".replace("%", "%%"))
     return p
 
 

@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
+from mrirecon.models.boundary import complex_to_channels
 from mrirecon.train.loop import TrainConfig, field
+
+
+def complex_to_channels_1(x: torch.Tensor) -> torch.Tensor:
+    """One complex image ``(H, W)`` → ``(2, H, W)``."""
+    return complex_to_channels(x[None])[0]
 
 
 class Objective:
@@ -27,8 +33,33 @@ class Objective:
     def on_resume(self, state: dict, say) -> None:
         pass
 
-    def setup(self, device) -> None:
+    def setup(self, device, say=print, rank: int = 0, world: int = 1) -> None:
         self.device = device
+
+    def indices(self, step: int, rank: int, world: int, n: int) -> list[tuple[int, int]]:
+        """This process's share of the step's global batch: (global item number j, data index)."""
+        b = self.cfg.batch_size
+        g = _step_generator(self.cfg.seed, step)
+        idx = torch.randint(0, n, (b * world,), generator=g).tolist()
+        return [(j, idx[j]) for j in range(rank * b, (rank + 1) * b)]
+
+    def micro_batches(self, items: list, accum: int) -> list:
+        """Stackable groups of items (same shapes), at most ``ceil(len/accum)`` each, with the weight
+        ``len(group) / len(items)`` that makes the summed losses the mean over the step's items."""
+        per = -(-len(items) // accum)
+        groups: dict = {}
+        for it in items:
+            groups.setdefault(tuple(tuple(t.shape) for t in it if torch.is_tensor(t)), []).append(it)
+        out = []
+        for grp in groups.values():
+            for k in range(0, len(grp), per):
+                chunk = grp[k:k + per]
+                out.append((self.collate(chunk), len(chunk) / len(items)))
+        return out
+
+    def collate(self, items: list):
+        return tuple(torch.stack([it[k] for it in items]).to(self.device) if torch.is_tensor(items[0][k])
+                     else items[0][k] for k in range(len(items[0])))
 
     def lr_at(self, step: int) -> float:
         return self.cfg.lr
@@ -100,60 +131,73 @@ class UNetObjective(Objective):
             state.setdefault("switches", []).append({"step": state["step"], "input_mode": self.cfg.input_mode})
             state["config"] = dataclasses.asdict(self.cfg)
 
-    def setup(self, device):
+    def setup(self, device, say=print, rank: int = 0, world: int = 1):
         from mrirecon.data.masks import RandomMaskFunc
-        from mrirecon.data.prepare import load_split
-        from mrirecon.train.datasets import UNetSliceDataset
+        from mrirecon.train.sources import open_sources
 
         super().setup(device)
         c = self.cfg
-        train = load_split(c.data, "train", c.size)
-        val = load_split(c.data, "val", c.size)
-        vidx = np.linspace(0, len(val) - 1, c.val_slices).astype(int)
-        self.ds = UNetSliceDataset(train, RandomMaskFunc(list(c.center_fractions), list(c.accelerations)),
-                                   seed=c.seed, multicoil_prob=c.multicoil_prob, input_spec=self.input_spec())
+        train_mf = RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
+        self.train_src, val_src = open_sources(c, train_mf, None, self.input_spec(), log=say)
         self.val = {}
+        n = len(val_src)
+        vidx = np.unique(np.linspace(0, n - 1, min(c.val_slices, n)).astype(int))
         for acc, cf in zip(c.accelerations, c.center_fractions):
-            vds = UNetSliceDataset(val[vidx], RandomMaskFunc([cf], [acc]), fixed_masks=True, augment=False,
-                                   multicoil_prob=c.multicoil_prob, input_spec=self.input_spec())
-            self.val[f"R{acc}"] = torch.utils.data.DataLoader(vds, batch_size=16)
+            mf = RandomMaskFunc([cf], [acc])
+            val_src.mask_func = mf
+            if getattr(val_src, "pairs", None) is not None:
+                val_src.pairs.mask_func = mf
+            self.val[f"R{acc}"] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]  # fixed masks
 
-    def batch(self, step):
-        g = _step_generator(self.cfg.seed, step)
-        idx = torch.randint(0, len(self.ds), (self.cfg.batch_size,), generator=g).tolist()
-        pairs = [self.ds.item(i, (self.cfg.seed, step, j)) for j, i in enumerate(idx)]
-        return torch.stack([p[0] for p in pairs]).to(self.device), torch.stack([p[1] for p in pairs]).to(self.device)
+    def batch(self, step, rank=0, world=1):
+        return [self.train_src.unet_item(i, (self.cfg.seed, step, j))
+                for j, i in self.indices(step, rank, world, len(self.train_src))]
 
     def lr_at(self, step):
         return self.cfg.lr * (0.1 if step >= self.cfg.lr_decay_steps else 1.0)
 
     def loss(self, model, batch):
-        inp, tgt = batch
+        inp, tgt, is_complex = batch
         pred = model(inp)
+        if not is_complex:  # fastMRI folders: magnitude targets at the recon size
+            from mrirecon.physics.fft import center_crop
+
+            mag = center_crop(torch.sqrt(pred[:, 0] ** 2 + pred[:, 1] ** 2 + 1e-12), tuple(tgt.shape[-2:]))
+            if self.cfg.loss == "ssim":
+                return ssim_loss(mag[:, None], tgt[:, None].float()) + 0.1 * (mag - tgt).abs().mean()
+            return (mag - tgt).abs().mean()
         if self.cfg.loss == "ssim":
-            mag = lambda t: torch.sqrt(t[:, :1] ** 2 + t[:, 1:] ** 2 + 1e-12)  # noqa: E731
-            return ssim_loss(mag(pred), mag(tgt)) + 0.1 * (pred - tgt).abs().mean()
+            m = lambda t: torch.sqrt(t[:, :1] ** 2 + t[:, 1:] ** 2 + 1e-12)  # noqa: E731
+            return ssim_loss(m(pred), m(tgt)) + 0.1 * (pred - tgt).abs().mean()
         return (pred - tgt).abs().mean()
 
     @torch.no_grad()
     def validate(self, model):
         from mrirecon.eval.metrics import evaluate_volume
+        from mrirecon.physics.fft import center_crop
 
         was = model.training
         model.eval()
         out = {}
-        for name, loader in self.val.items():
+        for name, items in self.val.items():
             preds, tgts, zfs = [], [], []
-            for inp, tgt in loader:
-                pred = model(inp.to(self.device)).cpu()
-                preds.append(torch.complex(pred[:, 0], pred[:, 1]).abs())
-                tgts.append(torch.complex(tgt[:, 0], tgt[:, 1]).abs())
-                zfs.append(torch.complex(inp[:, 0], inp[:, 1]).abs())
-            p, t, z = torch.cat(preds).numpy(), torch.cat(tgts).numpy(), torch.cat(zfs).numpy()
-            m, mz = evaluate_volume(t, p), evaluate_volume(t, z)
-            # eps0: mean squared magnitude error per pixel at the networks' scale
-            out[name] = {"PSNR": round(m["PSNR"], 3), "SSIM": round(m["SSIM"], 4), "NMSE": round(m["NMSE"], 5),
-                         "zf_PSNR": round(mz["PSNR"], 3), "mse_mag": float(np.mean((p - t) ** 2))}
+            for inp, tgt, is_complex in items:
+                pred = model(inp[None].to(self.device)).cpu()[0]
+                p, z = torch.complex(pred[0], pred[1]).abs(), torch.complex(inp[0], inp[1]).abs()
+                t = torch.complex(tgt[0], tgt[1]).abs() if is_complex else tgt
+                preds.append(center_crop(p, tuple(t.shape[-2:])).numpy())
+                zfs.append(center_crop(z, tuple(t.shape[-2:])).numpy())
+                tgts.append(t.numpy())
+            m = np.mean([evaluate_volume(t[None], p[None])["PSNR"] for t, p in zip(tgts, preds)]) if \
+                len({t.shape for t in tgts}) > 1 else None
+            if m is None:
+                t, p, z = np.stack(tgts), np.stack(preds), np.stack(zfs)
+                mm, mz = evaluate_volume(t, p), evaluate_volume(t, z)
+                out[name] = {"PSNR": round(mm["PSNR"], 3), "SSIM": round(mm["SSIM"], 4), "NMSE": round(mm["NMSE"], 5),
+                             "zf_PSNR": round(mz["PSNR"], 3), "mse_mag": float(np.mean((p - t) ** 2))}
+            else:  # slices of different sizes: per-slice metrics, averaged
+                out[name] = {"PSNR": round(float(m), 3), "mse_mag": float(np.mean([np.mean((p - t) ** 2)
+                                                                                    for t, p in zip(tgts, preds)]))}
         model.train(was)
         return out
 
@@ -234,28 +278,30 @@ class PriorObjective(Objective):
 
         return PriorUNet(self.cfg.channels, self.cfg.layers_per_block, self.cfg.attention)
 
-    def setup(self, device):
-        from mrirecon.data.prepare import load_split
-        from mrirecon.train.datasets import PriorBatches
+    def setup(self, device, say=print, rank: int = 0, world: int = 1):
+        from mrirecon.train.sources import crop_or_pad, open_sources
 
         super().setup(device)
-        c = self.cfg
-        val = load_split(c.data, "val", c.size)
-        vidx = torch.linspace(0, len(val) - 1, 16).long()
-        self.val_images = PriorBatches(val[vidx.numpy()], batch_size=16, crop=c.crop, seed=1234, affine=False,
-                                       intensity=(1, 1)).sample()
-        self.data = PriorBatches(load_split(c.data, "train", c.size), c.batch_size, c.crop, seed=c.seed)
-        self.tg = torch.Generator()
+        self.src, val = open_sources(self.cfg, log=say)
+        n = len(val)
+        vidx = np.unique(np.linspace(0, n - 1, min(16, n)).astype(int))
+        g = torch.Generator().manual_seed(1234)
+        self.val_images = torch.stack([complex_to_channels_1(crop_or_pad(val.complex_image(int(i), g), self.cfg.crop, None))
+                                       for i in vidx])
 
-    def batch(self, step):
-        c = self.cfg
-        self.data.reseed(c.seed * 1_000_003 + step)
-        self.tg.manual_seed(c.seed * 7_000_003 + step)
-        x0 = self.data.sample()
-        t = sample_timesteps(len(x0), self.schedule.T, c.t_sampling, c.low_frac, self.tg)
-        noise = torch.randn(x0.shape, generator=self.tg)
-        xt = self.schedule.q_sample(x0, t, noise)
-        return xt.to(self.device), t.to(self.device), noise.to(self.device)
+    def item(self, i: int, seed: tuple):
+        from mrirecon.train.sources import crop_or_pad, item_generator
+
+        g = item_generator(*seed)
+        x = crop_or_pad(self.src.complex_image(i, g), self.cfg.crop, g)
+        x = x * (0.8 + 0.3 * float(torch.rand(1, generator=g)))  # intensity jitter
+        t = sample_timesteps(1, self.schedule.T, self.cfg.t_sampling, self.cfg.low_frac, g)
+        noise = torch.randn((2, *x.shape), generator=g)
+        xt = self.schedule.q_sample(complex_to_channels_1(x)[None], t, noise[None])[0]
+        return xt, t[0], noise
+
+    def batch(self, step, rank=0, world=1):
+        return [self.item(i, (self.cfg.seed, step, j)) for j, i in self.indices(step, rank, world, len(self.src))]
 
     def lr_at(self, step):
         return self.cfg.lr * min(1.0, (step + 1) / max(self.cfg.warmup, 1))
@@ -263,6 +309,10 @@ class PriorObjective(Objective):
     def loss(self, model, batch):
         xt, t, noise = batch
         return (model(xt, t) - noise).pow(2).mean()
+
+    def collate(self, items):
+        return (torch.stack([i[0] for i in items]).to(self.device), torch.stack([i[1] for i in items]).to(self.device),
+                torch.stack([i[2] for i in items]).to(self.device))
 
     def validate(self, model):
         return denoise_psnr(model, self.schedule, self.val_images)
@@ -312,41 +362,45 @@ class SR3Objective(Objective):
 
         return SR3Net(self.cfg.channels)
 
-    def setup(self, device):
-        from mrirecon.data.prepare import load_split
-        from mrirecon.train.datasets import SRPairs
+    def setup(self, device, say=print, rank: int = 0, world: int = 1):
+        from mrirecon.train.sources import crop_or_pad, open_sources
 
         super().setup(device)
         c = self.cfg
-        self.pairs = {s: SRPairs(load_split(c.data, "train", c.size), s, c.batch_size, c.crop, seed=c.seed)
-                      for s in c.scales}
-        val = load_split(c.data, "val", c.size)
-        vidx = np.linspace(0, len(val) - 1, 16).astype(int)
-        self.val_pairs = {}
-        for s in c.scales:
-            vp = SRPairs(val[vidx], s, 16, c.crop, seed=4321)
-            self.val_pairs[s] = self._normalise(*vp.sample())
-        self.g = torch.Generator()
+        self.src, val = open_sources(c, log=say)
+        n = len(val)
+        vidx = np.unique(np.linspace(0, n - 1, min(16, n)).astype(int))
+        g = torch.Generator().manual_seed(4321)
+        hr = torch.stack([crop_or_pad(val.magnitude(int(i), g), c.crop, None) for i in vidx])
+        self.val_pairs = {s: self._pair(hr, s) for s in c.scales}
 
     @staticmethod
-    def _normalise(up, hr):
-        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None, None]
-        return up / peak, hr / peak
+    def _pair(hr: torch.Tensor, scale: int):
+        """(bicubic-upsampled block-mean LR, HR) of HR images ``(n, H, W)``, normalised by HR's peak."""
+        from mrirecon.physics.sr import Downsample, bicubic_upsample
+
+        up = bicubic_upsample(Downsample(scale).forward(hr), scale)
+        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
+        return (up / peak)[:, None], (hr / peak)[:, None]
 
     def _loss(self, model, up, hr, sg, noise):
         x = sg[:, None, None, None] * hr + (1 - sg ** 2).sqrt()[:, None, None, None] * noise
         pred = model(x, up, sg)
         return (pred - noise).abs().mean() if self.cfg.loss == "l1" else (pred - noise).pow(2).mean()
 
-    def batch(self, step):
-        c = self.cfg
-        self.g.manual_seed(c.seed * 7_000_003 + step)
-        scale = c.scales[step % len(c.scales)]
-        self.pairs[scale].generator.manual_seed(c.seed * 1_000_003 + step)
-        up, hr = self._normalise(*self.pairs[scale].sample())
-        sg = sample_sqrt_gamma(self.schedule, len(hr), self.g)
-        noise = torch.randn(hr.shape, generator=self.g)
-        return tuple(v.to(self.device) for v in (up, hr, sg, noise))
+    def item(self, i: int, seed: tuple, scale: int):
+        from mrirecon.train.sources import crop_or_pad, item_generator
+
+        g = item_generator(*seed)
+        hr = crop_or_pad(self.src.magnitude(i, g), self.cfg.crop, g)
+        up, hr = self._pair(hr[None], scale)
+        sg = sample_sqrt_gamma(self.schedule, 1, g)[0]
+        noise = torch.randn(hr.shape[1:], generator=g)
+        return up[0], hr[0], sg, noise
+
+    def batch(self, step, rank=0, world=1):
+        scale = self.cfg.scales[step % len(self.cfg.scales)]
+        return [self.item(i, (self.cfg.seed, step, j), scale) for j, i in self.indices(step, rank, world, len(self.src))]
 
     def loss(self, model, batch):
         return self._loss(model, *batch)
