@@ -64,17 +64,19 @@ def reverse_diffusion(prior, x: torch.Tensor, timesteps: list[int], *, eta: floa
     return x
 
 
-def consistency_hooks(physics, y: torch.Tensor, placement: str, mode: str, weight: float, schedule, generator=None):
+def consistency_hooks(physics, y: torch.Tensor, placement: str, mode: str, weight, schedule, generator=None,
+                      iters: int = 15):
     """``(x0_map, xt_map)`` for the data-consistency placement ``"x0"`` (on the Tweedie estimate),
     ``"xt"`` (on x_{t'} against y_{t'} = √ᾱ_{t'} y + √(1−ᾱ_{t'}) A z, as score-MRI / CCDF's code) or
-    ``"none"``."""
+    ``"none"``. ``weight`` is a number or a function of the timestep (σ_t-weighted proximal step)."""
+    w = weight if callable(weight) else (lambda t: weight)  # noqa: E731
     if placement == "x0":
-        return (lambda x0, t: physics.consistency(x0, y, mode, weight)), None
+        return (lambda x0, t: physics.consistency(x0, y, mode, w(t), iters)), None
     if placement == "xt":
         def xt_map(x, t_prev):
             ab = float(schedule.alpha_bar(t_prev))
             y_t = ab ** 0.5 * y + (1 - ab) ** 0.5 * physics.forward(randn_like(x, generator))
-            return physics.consistency(x, y_t, mode, weight)
+            return physics.consistency(x, y_t, mode, w(t_prev), iters)
         return None, xt_map
     if placement == "none":
         return None, None

@@ -175,6 +175,7 @@ class FastMRIFile:
                     raise FastMRIFileError(self.path, "'mask' is not a dataset (it is an HDF5 group)")
                 self.mask_np = np.asarray(hf["mask"][()]) if "mask" in keys else None
                 self.target_shape = {k: tuple(hf[k].shape) for k in self.TARGET_KEYS if k in keys}
+                self.has_noise = "noise" in keys and isinstance(hf["noise"], h5py.Dataset)
                 header_raw = hf["ismrmrd_header"][()] if "ismrmrd_header" in keys else None
         except FastMRIFileError:
             raise
@@ -243,6 +244,14 @@ class FastMRIFile:
         if self.check_finite and not np.isfinite(arr).all():
             raise FastMRIFileError(self.path, f"kspace[{index}] contains NaN or Inf values")
         return torch.from_numpy(arr)
+
+    def read_noise(self) -> torch.Tensor | None:
+        """Noise-scan samples ``(coils, n)`` complex64 (``mrirecon data convert`` keeps them), or None."""
+        if not self.has_noise:
+            return None
+        with h5py.File(self.path, "r") as hf:
+            arr = np.asarray(hf["noise"][()]).astype(np.complex64)
+        return torch.from_numpy(arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr[None])
 
     def read_target(self, index, key: str | None = None) -> torch.Tensor | None:
         key = key or self.target_key

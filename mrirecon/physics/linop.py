@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-CONSISTENCY_MODES = ("replace", "soft", "prox")
+CONSISTENCY_MODES = ("replace", "soft", "prox", "krylov")
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -23,10 +23,15 @@ def _b(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-def check_consistency(mode: str, weight: float) -> None:
+def check_consistency(mode: str, weight) -> None:
     if mode not in CONSISTENCY_MODES:
         raise ValueError(f"unknown consistency mode {mode!r}: {', '.join(CONSISTENCY_MODES)}")
-    if mode == "prox":
+    if torch.is_tensor(weight):
+        weight = float(weight.min())
+    if mode == "krylov":
+        if weight < 0:
+            raise ValueError(f"krylov consistency needs gamma >= 0, got {weight}")
+    elif mode == "prox":
         if not weight > 0:
             raise ValueError(f"prox consistency needs mu > 0, got {weight}")
     elif not 0.0 < weight <= 1.0:
@@ -43,6 +48,26 @@ class LinearOp:
     gram_norm: float = 1.0
     #: receive channels of the measurement (1 for single-coil MRI and image-domain operators)
     num_coils: int = 1
+    #: complex noise σ of the measurement per batch item ``(batch,)`` (RMS over coils), in the units of
+    #: ``y``; None when unknown. Set from the data (``physics.noise``) by the engine or by the user;
+    #: solvers derive their data-fidelity weights from it (``recon.weights``).
+    noise_sigma: torch.Tensor | None = None
+
+    def with_noise(self, sigma) -> "LinearOp":
+        """This operator with ``noise_sigma`` set (a float or one value per batch item)."""
+        self.noise_sigma = None if sigma is None else torch.as_tensor(sigma, dtype=torch.float32).reshape(-1)
+        return self
+
+    def estimate_noise(self, y: torch.Tensor) -> torch.Tensor | None:
+        """Per-item noise σ of ``y`` estimated from the data (``physics.noise``); None when the
+        operator has no model for it."""
+        return None
+
+    def _carry_noise(self, new: "LinearOp", idx=None) -> "LinearOp":
+        s = self.noise_sigma
+        if s is not None:
+            new.noise_sigma = s[idx] if (idx is not None and s.numel() > 1) else s
+        return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
@@ -72,6 +97,8 @@ class LinearOp:
         """``argmin_x ‖A x − y‖² + μ ‖x − x_ref‖²`` by conjugate gradients on
         ``(A^H A + μ I) x = A^H y + μ x_ref``, started at ``x_ref``; each batch item has its own CG
         scalars. For SENSE this uses the coil redundancy (parallel imaging)."""
+        if torch.is_tensor(mu):  # one weight per batch item
+            mu = _b(mu.to(device=x_ref.device, dtype=torch.float32), x_ref)
         normal = lambda v: self.normal(v) + mu * v  # noqa: E731
         x = x_ref.clone()
         r = self.adjoint(y) + mu * x_ref - normal(x)
@@ -97,11 +124,14 @@ class LinearOp:
         * ``replace``: measured samples replaced by the measurement (a projection for single-coil
           MRI and downsampling; a product of contractions for SENSE);
         * ``soft`` with ``weight`` w ∈ (0, 1]: ``x − w A⁺(A x − y)`` (w = 1 is ``replace``);
-        * ``prox`` with ``weight`` μ > 0: ``argmin_z ‖A z − y‖² + μ ‖z − x‖²`` by CG (``cg_solve``).
+        * ``prox`` with ``weight`` μ > 0: ``argmin_z ‖A z − y‖² + μ ‖z − x‖²`` by CG (``cg_solve``);
+          ``weight`` may be a tensor, one μ per batch item;
+        * ``krylov`` with ``weight`` γ ≥ 0: ``iters`` CG steps on ``(A^H A + γ I) z = A^H y + γ x``
+          started at x (DDS, Chung et al. 2024): the Krylov subspace around x, stopped early.
         """
         check_consistency(mode, weight)
-        if mode == "prox":
-            return self.cg_solve(y, x, weight, iters)
+        if mode in ("prox", "krylov"):
+            return self.cg_solve(y, x, weight, iters, tol=1e-6 if mode == "prox" else 0.0)
         return self._replace(x, y, 1.0 if mode == "replace" else weight)
 
     def _replace(self, x: torch.Tensor, y: torch.Tensor, w: float) -> torch.Tensor:  # pragma: no cover

@@ -56,11 +56,17 @@ class SingleCoilMRI(LinearOp):
         m = self.mask[i if self.mask.shape[0] > 1 else 0].cpu().numpy()
         return np.ones((1, *m.shape), np.complex64), m
 
+    def estimate_noise(self, y):
+        from mrirecon.physics.noise import estimate_sigma
+
+        return torch.stack([estimate_sigma(y[i], self.mask[i if self.mask.shape[0] > 1 else 0]).pow(2).mean().sqrt()
+                            for i in range(y.shape[0])]).float()
+
     def select(self, idx):
-        return SingleCoilMRI(self.mask[idx] if self.mask.shape[0] > 1 else self.mask)
+        return self._carry_noise(SingleCoilMRI(self.mask[idx] if self.mask.shape[0] > 1 else self.mask), idx)
 
     def to(self, device):
-        return SingleCoilMRI(self.mask.to(device))
+        return self._carry_noise(SingleCoilMRI(self.mask.to(device)))
 
 
 class MultiCoilMRI(LinearOp):
@@ -96,12 +102,18 @@ class MultiCoilMRI(LinearOp):
         m = self.mask[i if self.mask.shape[0] > 1 else 0, 0].cpu().numpy()
         return self.maps[i].cpu().numpy(), m
 
+    def estimate_noise(self, y):
+        from mrirecon.physics.noise import estimate_sigma
+
+        return torch.stack([estimate_sigma(y[i], self.mask[i if self.mask.shape[0] > 1 else 0, 0]).pow(2).mean().sqrt()
+                            for i in range(y.shape[0])]).float()
+
     def select(self, idx):
         m = self.mask[idx] if self.mask.shape[0] > 1 else self.mask
-        return MultiCoilMRI(m[:, 0], self.maps[idx])
+        return self._carry_noise(MultiCoilMRI(m[:, 0], self.maps[idx]), idx)
 
     def to(self, device):
-        return MultiCoilMRI(self.mask[:, 0].to(device), self.maps.to(device))
+        return self._carry_noise(MultiCoilMRI(self.mask[:, 0].to(device), self.maps.to(device)))
 
 
 def normalise_maps(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

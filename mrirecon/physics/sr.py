@@ -61,7 +61,7 @@ class Downsample(LinearOp):
         return x - w * self.pinv(self.forward(x) - y)
 
     def select(self, idx):
-        return self
+        return self._carry_noise(Downsample(self.factor), idx)
 
     def to(self, device):
         return self

@@ -165,6 +165,17 @@ def _append_json(path: Path, entries: list, replace_files: set | None = None) ->
         Path(tmp).write_text(json.dumps(old + entries, indent=2, default=str))
 
 
+def _annotate_run(path: Path, run_id: str, extra: dict) -> None:
+    """Add facts learnt during the run (e.g. each file's noise σ) to its record in run_config.json."""
+    with contextlib.suppress(OSError, ValueError):
+        runs = json.loads(path.read_text())
+        for r in runs:
+            if r.get("started") == run_id:
+                r.update(extra)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(runs, indent=2, default=str))
+
+
 def run_batch(inp: Path, out_dir: Path, solver, cfg: ReconConfig, *, rank: int = 0, world: int = 1,
               log=None) -> dict:
     """Reconstruct every file of ``inp`` (this rank's share), skipping finished outputs.
@@ -238,6 +249,9 @@ def run_batch(inp: Path, out_dir: Path, solver, cfg: ReconConfig, *, rank: int =
                 with atomic_path(out_dir / f"failures{suffix}.json") as tmp:
                     Path(tmp).write_text(json.dumps(result["failed"], indent=2))
             _append_json(out_dir / f"timings{suffix}.json", result["done"], {d["file"] for d in result["done"]})
+            if rank == 0 and world == 1:
+                _annotate_run(out_dir / "run_config.json", run_id,
+                              {"noise_sigma": {d["file"]: d.get("noise_sigma_mean") for d in result["done"]}})
     return result
 
 

@@ -83,7 +83,13 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         raise FastMRIFileError(f.path, "single-coil k-space but --challenge multicoil")
     mask, mask_desc = file_mask(f, cfg)
     recon_size = f.recon_size
-    vols, stds, info = [], [], {}
+    vols, stds, info, sigmas = [], [], {}, []
+    noise = f.read_noise()
+    noise_scan = None
+    if noise is not None:
+        from mrirecon.physics.noise import sigma_from_noise_scan
+
+        noise_scan = sigma_from_noise_scan(noise)
     for start in range(0, f.num_slices, cfg.batch_size):
         idx = slice(start, min(start + cfg.batch_size, f.num_slices))
         k = f.read_kspace(idx)
@@ -97,6 +103,12 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         op, info = build_operator(y, mask, f.multicoil)
         if f.multicoil:
             check_output(op.maps, "coil-map estimation", f.path)
+        if noise_scan is not None:  # the file's noise scan, else an estimate from the data
+            sigma = torch.full((y.shape[0],), float((noise_scan ** 2).mean().sqrt()) / scale)
+        else:
+            sigma = op.estimate_noise(y)
+        op.with_noise(sigma)
+        sigmas.append(sigma * scale)
         op, y = op.to(device), y.to(device)
         res = solver(op, y, generator=item_generators(cfg.seed + start, y.shape[0], device))
         check_output(res.image, cfg.method, f.path)
@@ -109,6 +121,8 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
             slice_progress(idx.stop - idx.start)
     vol = torch.cat(vols).numpy()
     std = torch.cat(stds).numpy() if stds else None
+    info = {**info, "noise_sigma": [float(v) for v in torch.cat(sigmas)],
+            "noise_source": "noise scan" if noise_scan is not None else "estimated from k-space"}
     return vol, std, mask, mask_desc, info
 
 
@@ -128,7 +142,9 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
     stored_mask = mask[0] if bool((mask == mask[:1]).all()) else mask  # a 2-D (Poisson) mask is stored 2-D
     write_reconstruction(out, vol, mask=stored_mask.numpy(), std=std, method=cfg.method, mask_desc=mask_desc,
                          seconds=seconds, acceleration=_acceleration(mask), voxel_size_mm=list(vox or (1.0, 1.0, 1.0)),
-                         provenance=json.dumps(provenance or {}, sort_keys=True, default=str), **carried)
+                         provenance=json.dumps(provenance or {}, sort_keys=True, default=str),
+                         noise_sigma=np.asarray(info["noise_sigma"], np.float64), noise_source=info["noise_source"],
+                         **carried)
     if "nifti" in cfg.save:
         affine = None
         if f.attrs.get("geometry"):
@@ -143,7 +159,8 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
 
         export_dicom(out, Path(out_dir) / (path.stem + "_dicom"), overwrite=True)
     return {"file": path.name, "slices": f.num_slices, "seconds": round(seconds, 3),
-            "seconds_per_slice": round(seconds / f.num_slices, 4), "mask": mask_desc, **info}
+            "seconds_per_slice": round(seconds / f.num_slices, 4), "mask": mask_desc, **info,
+            "noise_sigma_mean": float(np.mean(info["noise_sigma"]))}
 
 
 def _acceleration(mask: torch.Tensor) -> float:

@@ -33,8 +33,10 @@ def _steps(d):
 
 
 def _dc(mode, weight):
-    return (opt(mode, "consistency map: replace measured samples, soft step, prox (CG)", choices=("replace", "soft", "prox")),
-            opt(weight, "soft: step in (0, 1]; prox: weight mu > 0", min=0.0, min_open=True))
+    return (opt(mode, "consistency map: replace measured samples, soft step, prox (CG), krylov (DDS)",
+                choices=("replace", "soft", "prox", "krylov")),
+            opt(weight, "soft: step in (0, 1]; prox: weight mu > 0; krylov: gamma >= 0; auto: mu_t = sigma_n^2 / "
+                        "sigmabar_t^2 from the data's noise", choices=("auto",), min=0.0))
 
 
 @dataclasses.dataclass
@@ -42,7 +44,7 @@ class CCDFOptions(SamplerOptions):
     t0: float | str = _t0(0.1)
     steps: int | None = _steps(10)
     dc_mode: str = _dc("prox", 0.05)[0]
-    dc_weight: float = _dc("prox", 0.05)[1]
+    dc_weight: float | str = _dc("prox", 0.05)[1]
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled "
                     "(the operator's init; consistent bicubic for SR), zeros", choices=INIT_CHOICES)
     eps0: float | None = opt(None, "initializer's per-pixel squared error for t0=auto (default: from the U-Net's "
@@ -58,7 +60,7 @@ class CCDFSROptions(CCDFOptions):
     t0: float | str = _t0(0.2)
     steps: int | None = _steps(20)
     dc_mode: str = _dc("replace", 1.0)[0]
-    dc_weight: float = _dc("replace", 1.0)[1]
+    dc_weight: float | str = _dc("replace", 1.0)[1]
     init: str = opt("zero-filled", "initial estimate when solve() gets none: zero-filled (consistent bicubic), zeros",
                     choices=INIT_CHOICES)
 

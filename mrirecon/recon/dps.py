@@ -9,6 +9,7 @@ times a forward pass), unlike RED-diff and CCDF.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 
@@ -40,12 +41,40 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | N
     x = randn_like(physics.init(ys), gens)
     ts = sched.timesteps(sched.T - 1, o.steps)
 
+    bound = ys.flatten(1).abs().pow(2).sum(1).sqrt()  # the residual of predicting zero: ‖y‖
+    best = {"res": torch.full_like(bound, float("inf")), "x0": None, "step": 0}
+
     def guidance(xt, x0):
-        resid = (physics.forward(x0) - ys).flatten(1).abs().pow(2).sum(1).sqrt()  # per item
+        # the paper's step ζ_i = ζ / ‖y − A x̂₀‖ on ∇‖y − A x̂₀‖², i.e. ζ/2 · ∇‖y − A x̂₀‖ (per item)
+        resid = (physics.forward(x0) - ys).flatten(1).abs().pow(2).sum(1).sqrt()
         grad, = torch.autograd.grad(resid.sum(), xt)
+        r = resid.detach()
+        better = r < best["res"]
+        if best["x0"] is None:
+            best["x0"] = x0.detach().clone()
+        best["x0"][better] = x0.detach()[better]
+        best["res"] = torch.where(better, r, best["res"])
+        best["step"] += 1
+        # diverged: non-finite, or — past the first 20% of the steps, whose estimates from near-pure noise
+        # are naturally far off — a residual above the zero image's (‖y‖) that has grown past twice the best
+        late = best["step"] > 0.2 * len(ts)
+        if not bool(torch.isfinite(r).all()) or (late and bool(((r > bound) & (r > 2 * best["res"])).any())):
+            raise _Diverged(best["step"])
         return o.zeta * grad
 
-    x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, guidance=guidance, callback=callback)
+    info = {}
+    try:
+        x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, guidance=guidance, callback=callback)
+    except _Diverged as d:
+        warnings.warn(f"DPS diverged at step {d.args[0]} of {len(ts)} (residual ‖y − A x̂₀‖ above ‖y‖ and twice its best): "
+                      "stopped; returning the iterate with the smallest residual. Use a smaller zeta or more steps.",
+                      stacklevel=2)
+        x = best["x0"]
+        info = {"diverged_at_step": d.args[0]}
     if o.final_dc:
         x = physics.consistency(x, ys)
-    return Result(image=x.detach() * bshape(scale, x), nfe=len(ts))
+    return Result(image=x.detach() * bshape(scale, x), nfe=len(ts), info=info)
+
+
+class _Diverged(Exception):
+    pass

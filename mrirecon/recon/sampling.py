@@ -26,9 +26,12 @@ class SamplerOptions(Options):
     eta: float = opt(1.0, "DDIM eta: 1 ancestral (DDPM with consecutive steps), 0 deterministic", min=0.0)
     dc: str = opt("x0", "data consistency on the denoised x0, on x_t (noised measurement) or none",
                   choices=("x0", "xt", "none"))
-    dc_mode: str = opt("replace", "consistency map: replace measured samples, soft step, prox (CG)",
-                       choices=("replace", "soft", "prox"))
-    dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: weight mu > 0", min=0.0, min_open=True)
+    dc_mode: str = opt("replace", "consistency map: replace measured samples, soft step, prox (CG to convergence), "
+                       "krylov (dc_iters CG steps from x0, DDS)", choices=("replace", "soft", "prox", "krylov"))
+    dc_weight: float | str = opt(1.0, "soft: step in (0, 1]; prox: weight mu > 0; krylov: gamma >= 0; auto: "
+                                 "mu_t = sigma_n^2 / sigmabar_t^2 from the data's noise (prox / krylov)",
+                                 choices=("auto",), min=0.0)
+    dc_iters: int = opt(15, "CG iterations of prox / krylov consistency", min=1)
     final_dc: bool = opt(True, "apply the consistency map once more at the end")
     clip_x0: float | None = opt(2.0, "clamp |x0| of the Tweedie estimate (training images peak at ~1)",
                                 min=0.0, min_open=True)
@@ -55,10 +58,22 @@ def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | Non
     t_start = sched.start_index(t0)
     x = sched.q_sample(x0, t_start, randn_like(x0, gens))
     ts = sched.timesteps(t_start, o.steps)
-    x0_map, xt_map = consistency_hooks(phys, ys, o.dc, o.dc_mode, o.dc_weight, sched, gens)
+    weight = o.dc_weight
+    info = dict(info or {})
+    if weight == "auto":
+        from mrirecon.recon.weights import normalised_sigma, prox_mu_at
+
+        sig = normalised_sigma(physics, y, scale)
+        if sig is None:
+            raise ValueError("dc_weight='auto' needs the noise level: the operator has none and cannot estimate it; "
+                             "give dc_weight a number")
+        sig_n = sig.repeat(n)
+        weight = lambda t: prox_mu_at(sig_n, sched, max(t, 0))  # noqa: E731
+        info["noise_sigma_normalised"] = [round(float(v), 6) for v in sig]
+    x0_map, xt_map = consistency_hooks(phys, ys, o.dc, o.dc_mode, weight, sched, gens, o.dc_iters)
     x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, clip_x0=o.clip_x0, x0_map=x0_map, xt_map=xt_map,
                           callback=callback)
     if o.final_dc:
-        x = phys.consistency(x, ys, o.dc_mode, o.dc_weight)
+        x = phys.consistency(x, ys, o.dc_mode, weight(0) if callable(weight) else weight, o.dc_iters)
     x = x * bshape(sc, x)
-    return collect(x, n, b, nfe=len(ts), info=dict(info or {}, t0=t0))
+    return collect(x, n, b, nfe=len(ts), info=dict(info, t0=t0))

@@ -28,7 +28,9 @@ class UNetOptions(Options):
                         choices=("auto", "cg", "replace", "none"))
     dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
     dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
-    dc_mu: float = opt(0.02, "final_dc=cg: weight mu of the network's estimate", min=0.0, min_open=True)
+    dc_mu: float | str = opt(0.02, "final_dc=cg: weight mu of the network's estimate, or auto: sigma_n^2 / eps0 "
+                             "(noise level over the network's validation error, recon.weights)", choices=("auto",),
+                             min=0.0, min_open=True)
     dc_iters: int = opt(20, "final_dc=cg: conjugate-gradient iterations", min=1)
 
 
@@ -47,7 +49,18 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
     if final_dc == "auto":
         final_dc = "cg" if physics.num_coils > 1 else "none"
     if final_dc == "cg":
-        x = physics.cg_solve(y, x, o.dc_mu, o.dc_iters)
+        mu = o.dc_mu
+        if mu == "auto":
+            from mrirecon.recon.ccdf import initializer_error
+            from mrirecon.recon.weights import normalised_sigma, unet_dc_mu
+
+            eps0 = initializer_error(getattr(model, "meta", {}) or {}, physics)
+            sig = normalised_sigma(physics, y, scale)
+            if sig is None or eps0 is None:
+                raise ValueError("dc_mu='auto' needs the noise level and the network's validation error (eps0 in its "
+                                 "weights' meta); give dc_mu a number")
+            mu = unet_dc_mu(sig, eps0)
+        x = physics.cg_solve(y, x, mu, o.dc_iters)
     elif final_dc == "replace":
         x = physics.consistency(x, y, o.dc_mode, o.dc_weight)
     return x
