@@ -118,3 +118,24 @@ def test_sigma_recorded_in_outputs_and_run_config(tmp_path):
     assert main(["reconstruct", str(d), str(tmp_path / "o2"), "--method", "zero-filled"]) == 0
     with h5py.File(tmp_path / "o2" / "a.h5") as hf:
         assert hf.attrs["noise_source"] == "noise scan"
+
+
+def test_red_diff_auto_data_weight_scales_with_inverse_noise_power():
+    from mrirecon.recon.weights import SIGMA_REF_RED_DIFF, red_diff_obs_weight
+
+    s = torch.tensor([SIGMA_REF_RED_DIFF, SIGMA_REF_RED_DIFF / 10])
+    w = red_diff_obs_weight(s)
+    assert float(w[0]) == pytest.approx(1.0) and float(w[1]) == pytest.approx(100.0)
+    from mrirecon.diffusion.prior import DiffusionPrior
+    from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
+    from mrirecon.models.prior import PriorUNet
+    from mrirecon.recon import red_diff
+
+    torch.manual_seed(0)
+    prior = DiffusionPrior(PriorUNet(channels=(8, 16), norm_groups=4).eval(), VPSchedule(ScheduleConfig(num_timesteps=40)))
+    imgs = np.stack([phantom(32, s) for s in range(2)])
+    k, _ = simulate_kspace(imgs, SimConfig(coils=1, snr_db=30))
+    m, _ = mask_2d(RandomMaskFunc([0.16], [3]), k.shape, seed=0)
+    r = red_diff.solve(SingleCoilMRI(m), k * m, prior, init="zero-filled",
+                       options=red_diff.REDDiffOptions(steps=3, obs_weight="auto"))
+    assert torch.isfinite(r.image).all()

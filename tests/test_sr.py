@@ -132,3 +132,23 @@ def test_red_diff_sr_defaults_options_and_consistency(tmp_path):
         super_resolve(lr, 4, "red-diff", {"bogus": 1}, weights=prior_dir)
     # an option the method does not use is an error on the command line too
     assert main(["sr", "x.npy", "--scale", "2", "--out", "y.npy", "--method", "bicubic", "--steps", "3"]) == 2
+
+
+def test_sr_keeps_the_input_affine(tmp_path):
+    """A LAS, off-origin volume: the output keeps the orientation and the world coordinates of the
+    voxel centres (output voxel centres tile the input voxels)."""
+    import nibabel as nib
+
+    vol = np.random.default_rng(0).random((8, 6, 3)).astype(np.float32) + 0.1  # (x, y, z) as nibabel stores it
+    aff = np.array([[-2.0, 0, 0, 40.0], [0, 2.0, 0, -30.0], [0, 0, 5.0, 12.0], [0, 0, 0, 1]])  # LAS
+    nib.save(nib.Nifti1Image(vol, aff), tmp_path / "in.nii.gz")
+    out = tmp_path / "out.nii.gz"
+    assert main(["sr", str(tmp_path / "in.nii.gz"), "--scale", "2", "--out", str(out)]) == 0
+    img = nib.load(out)
+    assert img.shape == (16, 12, 3) and nib.aff2axcodes(img.affine) == nib.aff2axcodes(aff) == ("L", "A", "S")
+    np.testing.assert_allclose(np.abs(np.diag(img.affine))[:3], [1.0, 1.0, 5.0])
+    # the centre of input voxel (i, j, k) is the mean of its 2x2 output voxels' centres
+    for i, j, k in [(0, 0, 0), (7, 5, 2), (3, 2, 1)]:
+        c_in = aff @ [i, j, k, 1]
+        sub = [img.affine @ [2 * i + a, 2 * j + b, k, 1] for a in (0, 1) for b in (0, 1)]
+        np.testing.assert_allclose(np.mean(sub, 0), c_in, atol=1e-6)

@@ -22,8 +22,8 @@ def read_image(path: Path):
     if name.endswith((".nii", ".nii.gz")):
         from mrirecon.io.nifti import load_nifti
 
-        vol, vox, _ = load_nifti(path)
-        return vol, vox, "nifti"
+        vol, vox, img = load_nifti(path)
+        return vol, {"voxel": vox, "affine": np.asarray(img.affine, float)}, "nifti"
     if name.endswith(".npy"):
         arr = np.load(path)
         if arr.ndim not in (2, 3):
@@ -39,12 +39,27 @@ def read_image(path: Path):
     raise ValueError(f"{path}: unsupported input (use .nii, .nii.gz, .npy or .png)")
 
 
-def write_image(path: Path, vol: np.ndarray, vox, kind: str) -> Path:
+def upsampled_affine(affine: np.ndarray, factor: int) -> np.ndarray:
+    """The affine of an in-plane ×``factor`` upsampling of a volume stored by ``save_nifti`` (x, y the
+    in-plane axes): voxel sizes / factor, origin moved so the new voxel centres tile the old voxels
+    (old index i = i'/f + (1/f − 1)/2); orientation kept."""
+    f = float(factor)
+    t = np.eye(4)
+    t[0, 0] = t[1, 1] = 1.0 / f
+    t[0, 3] = t[1, 3] = (1.0 / f - 1.0) / 2.0
+    return np.asarray(affine, float) @ t
+
+
+def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) -> Path:
     path = Path(path)
     if kind == "nifti" or str(path).endswith((".nii", ".nii.gz")):
         from mrirecon.io.nifti import save_nifti
 
-        return save_nifti(path, vol, vox or (1.0, 1.0, 1.0))
+        geo = geo or {}
+        vox = geo.get("voxel") or (1.0, 1.0, 1.0)
+        vox = (vox[0] / factor, vox[1] / factor, vox[2])
+        affine = upsampled_affine(geo["affine"], factor) if geo.get("affine") is not None else None
+        return save_nifti(path, vol, vox, affine=affine)
     if str(path).endswith(".npy"):
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, vol if len(vol) > 1 else vol[0])
@@ -84,8 +99,7 @@ def super_resolve_file(inp, out, scale: int, method: str, options: dict | None =
     inp, out = Path(inp), Path(out)
     if not inp.exists():
         raise FileNotFoundError(f"{inp}: input not found")
-    vol, vox, kind = read_image(inp)
+    vol, geo, kind = read_image(inp)
     sr = super_resolve(vol, scale, method, options, weights=weights, seed=seed, device=device)
-    new_vox = (vox[0] / scale, vox[1] / scale, vox[2]) if vox else None
-    write_image(out, sr, new_vox, kind if out.suffix.lower() not in (".npy", ".png") else out.suffix[1:])
+    write_image(out, sr, geo, kind if out.suffix.lower() not in (".npy", ".png") else out.suffix[1:], factor=scale)
     return vol.shape[1:], sr.shape[1:], len(sr)

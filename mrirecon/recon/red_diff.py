@@ -35,7 +35,9 @@ class REDDiffOptions(Options):
     betas: tuple[float, float] = opt((0.9, 0.99), "Adam betas")
     steps: int = opt(100, "iterations (one network evaluation each)", min=1)
     weighting: str = opt("snr", "regulariser weight w(t)", choices=WEIGHTINGS)
-    obs_weight: float = opt(1.0, "weight of the data term", min=0.0)
+    obs_weight: float | str = opt(1.0, "weight of the data term, or auto: (sigma_ref / sigma_n)^2 — the data term "
+                                  "scales as 1/sigma^2 (MAP), anchored where lamda was tuned (recon.weights)",
+                                  choices=("auto",), min=0.0)
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled, zeros",
                     choices=INIT_CHOICES)
     t_max: float = opt(0.3, "fraction of T where the descending timesteps start", min=0.0, max=1.0, min_open=True)
@@ -65,6 +67,14 @@ def _solve(physics, y, prior, init, o, generator, callback) -> Result:
     if torch.is_tensor(init):
         init = init / bshape(scale, init)
     mu0 = initial_estimate(physics, ys, o.init if init is None else init, "RED-diff")
+    obs = o.obs_weight
+    if obs == "auto":
+        from mrirecon.recon.weights import normalised_sigma, red_diff_obs_weight
+
+        sig = normalised_sigma(physics, y, scale)
+        if sig is None:
+            raise ValueError("obs_weight='auto' needs the noise level, which this operator cannot estimate")
+        obs = red_diff_obs_weight(sig)  # (batch,): one weight per item
     mu = torch.view_as_real(mu0.detach().clone()).requires_grad_(True)  # (B, H, W, 2) real leaf
     adam = torch.optim.Adam([mu], lr=o.lr, betas=o.betas)
     n_real = mu[0].numel()
@@ -79,8 +89,9 @@ def _solve(physics, y, prior, init, o, generator, callback) -> Result:
         g = torch.view_as_real(eps_hat - eps)  # stop-gradient by construction
         loss_reg = (g * mu).sum() / n_real
         resid = physics.forward(m) - ys
-        loss_obs = (resid.abs() ** 2).sum() / (2 * n_real * physics.gram_norm)
-        loss = o.obs_weight * loss_obs + o.lamda * weight(sched, t, o.weighting) * loss_reg
+        per_item = (resid.abs() ** 2).flatten(1).sum(1) / (2 * n_real * physics.gram_norm)
+        loss_obs = (obs * per_item).sum() if torch.is_tensor(obs) else obs * per_item.sum()
+        loss = loss_obs + o.lamda * weight(sched, t, o.weighting) * loss_reg
         adam.zero_grad(set_to_none=True)
         loss.backward()
         adam.step()

@@ -9,6 +9,9 @@ estimated from the k-space, else ``physics.estimate_noise(y)``) becomes ``σ_n =
   ``μ = σ_n² / ε₀`` with ε₀ the network's validation error per pixel (stored with its weights).
 * CCDF / diffusion proximal consistency at step t (the half-quadratic-splitting weight of DiffPIR,
   Zhu et al. 2023): ``μ_t = λ · σ_n² / σ̄_t²`` with σ̄_t² = (1−ᾱ_t)/ᾱ_t the prior's noise level at t.
+* RED-diff's data term: ``obs_weight = (σ_ref / σ_n)²`` — a data term ∝ 1/σ² as in the paper's
+  ‖y − Aμ‖²/(2σ_v²), anchored at σ_ref, the noise level of the validation data its λ = 0.25 was
+  chosen on (the demo's σ_n ≈ 0.019).
 Explicit numeric options override these rules.
 """
 
@@ -51,3 +54,11 @@ def unet_dc_mu(sigma_n: torch.Tensor, eps0: float) -> torch.Tensor:
 def prox_mu_at(sigma_n: torch.Tensor, schedule, t: int, lam: float = 1.0) -> torch.Tensor:
     sbar2 = float(schedule.sigma_over_alpha(t)) ** 2
     return (lam * sigma_n ** 2 / max(sbar2, 1e-12)).clamp(MU_FLOOR, MU_CEIL)
+
+
+#: RED-diff: σ_n of the data on which its default λ was chosen (the demo / validation files, 30 dB).
+SIGMA_REF_RED_DIFF = 0.019
+
+
+def red_diff_obs_weight(sigma_n: torch.Tensor) -> torch.Tensor:
+    return ((SIGMA_REF_RED_DIFF / sigma_n.clamp_min(1e-8)) ** 2).clamp(1e-3, 1e3)
