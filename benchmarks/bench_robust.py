@@ -8,7 +8,8 @@ the given radius, complex noise at the SNR), undersamples it with fastMRI's rand
 mask, estimates ESPIRiT maps from the ACS lines and the noise σ from the k-space (as
 ``mrirecon reconstruct`` does) and scores PSNR / SSIM (fastMRI definitions, magnitude) against the
 NOISELESS image (RSS of the coil images without noise): denoising counts. CS runs on a 7-value λ
-grid (the best is the reference column "CS best-grid") and with λ=auto. DPS uses 50 steps (1000
+grid (the best is the reference column "CS best-grid") and with λ=auto; "unet+dc" / "ccdf" use the
+previous constants (μ 0.02 / 0.05), "… auto" the weights derived from the noise estimate. DPS uses 50 steps (1000
 is too slow here); RED-diff (100 iterations, ~45 s per cell on this CPU) runs on the random-mask
 cells of the first coil model only. Writes one JSON row per (cell, method); ``--table`` prints the Markdown tables.
 """
@@ -90,14 +91,30 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
         add("cs auto", lambda: cs.solve(op, y, options=cs.CSOptions(lamda="auto"), generator=gens()).image)
     net, prior = nets
     if "unet" in methods:
-        add("unet+dc", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg")).image)
+        add("unet+dc", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu=0.02)).image)
         add("unet+dc auto", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu="auto")).image)
     if "ccdf" in methods:
-        add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens()).image)
+        add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
+                                       options=ccdf.CCDFOptions(dc_weight=0.05)).image)
         add("ccdf dc auto", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                                options=ccdf.CCDFOptions(dc_weight="auto")).image)
     if "red-diff" in methods and slow:
-        add("red-diff", lambda: red_diff.solve(op, y, prior, init=net, generator=gens()).image)
+        add("red-diff", lambda: red_diff.solve(op, y, prior, init=net, generator=gens(),
+                                               options=red_diff.REDDiffOptions(obs_weight=1.0)).image)
+    if "dcmodes" in methods:  # data-consistency variants at equal NFE (CCDF: 10 steps; full diffusion: 50)
+        from mrirecon.recon import diffusion
+
+        for label, kw in (("ccdf replace", dict(dc_mode="replace", dc_weight=1.0)),
+                          ("ccdf prox 0.05", dict(dc_mode="prox", dc_weight=0.05)),
+                          ("ccdf prox auto", dict(dc_mode="prox", dc_weight="auto")),
+                          ("ccdf krylov 5", dict(dc_mode="krylov", dc_weight=0.0, dc_iters=5))):
+            add(label, lambda kw=kw: ccdf.solve(op, y, prior, init=net, generator=gens(),
+                                                options=ccdf.CCDFOptions(**kw)).image)
+        for label, kw in (("diffusion-50 replace", dict(dc_mode="replace", dc_weight=1.0)),
+                          ("diffusion-50 prox auto", dict(dc_mode="prox", dc_weight="auto")),
+                          ("diffusion-50 krylov 5", dict(dc_mode="krylov", dc_weight=0.0, dc_iters=5))):
+            add(label, lambda kw=kw: diffusion.solve(op, y, prior, generator=gens(),
+                                                     options=diffusion.DiffusionOptions(steps=50, **kw)).image)
     if "dps" in methods:
         add("dps 50", lambda: dps.solve(op, y, prior, options=dps.DPSOptions(steps=50), generator=gens()).image)
     sig = op.noise_sigma
@@ -105,9 +122,9 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
     return rows, {"sigma_est_over_true": round(float(sig.mean()) / true_sigma, 3)}
 
 
-def table(rows: list[dict]) -> str:
-    cols = ["zero-filled", "cs 1e-3", "cs best-grid", "cs auto", "unet+dc", "unet+dc auto", "ccdf", "ccdf dc auto",
-            "red-diff", "dps 50"]
+def table(rows: list[dict], cols=None) -> str:
+    cols = cols or ["zero-filled", "cs 1e-3", "cs best-grid", "cs auto", "unet+dc", "unet+dc auto", "ccdf",
+                    "ccdf dc auto", "red-diff", "dps 50"]
     head = "| contrast | SNR | coils | maps r | R | mask | σ̂/σ | " + " | ".join(cols) + " |"
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -131,10 +148,11 @@ def main():
     p.add_argument("--methods", default="cs,unet,ccdf,red-diff,dps")
     p.add_argument("--out", default="bench_out/robust/results.json")
     p.add_argument("--table", nargs="*", default=None, help="print the tables of these result files and exit")
+    p.add_argument("--columns", default=None, help="with --table: the methods to show (comma-separated)")
     a = p.parse_args()
     if a.table is not None:
         rows = [r for f in a.table for r in json.loads(Path(f).read_text())]
-        print(table(rows))
+        print(table(rows, a.columns.split(",") if a.columns else None))
         return
     torch.set_num_threads(1)
     from mrirecon.diffusion.prior import DiffusionPrior

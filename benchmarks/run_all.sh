@@ -37,6 +37,17 @@ lane2() {
     --extra "full diffusion 250 steps:diffusion:steps=250" \
     --extra "full diffusion 4 samples x 250 steps, mean:diffusion:steps=250,samples=4" --out bench_out/full_r8
 }
+lane3() {  # this round's checks (issues 15, 17, 18, 20)
+  benchmarks/bench_twix.sh
+  $PY benchmarks/bench_determinism.py
+  $PY benchmarks/bench_train_speed.py
+  $PY benchmarks/bench_robust.py --snr 20,30 --out bench_out/robust/lane1.json
+  $PY benchmarks/bench_robust.py --snr 40,50 --out bench_out/robust/lane2.json
+  $PY benchmarks/bench_robust.py --snr 30 --coils 8 --radii 1.5 --masks random --contrasts t2like --out bench_out/robust/t2.json
+  $PY benchmarks/bench_robust.py --snr 30 --coils 1,8 --radii 1.5 --masks random --methods dcmodes --out bench_out/robust/dcmodes.json
+  $PY benchmarks/bench_memory_file.py --slices 4,12
+}
+if [ -n "${ROUND3_ONLY:-}" ]; then lane3; exit 0; fi
 lane1 > bench_out_lane1.log 2>&1 &
 lane2 > bench_out_lane2.log 2>&1 &
 wait

@@ -136,7 +136,7 @@ def test_samples_mean_std(prior):
     # sample k of item i does not depend on the batch: item 1 alone gives the same samples
     r1 = ccdf.solve(op.select([1]), y[1:2], prior, init="zero-filled",
                     options=ccdf.CCDFOptions(t0=0.3, steps=3, n_samples=3), generator=gens(2, y[:1]))
-    assert torch.allclose(r1.samples[:, 0], r.samples[:, 1], atol=1e-5)
+    assert torch.allclose(r1.samples[:, 0], r.samples[:, 1], atol=1e-4)  # same noise; CG stops per batch
 
 
 def test_red_diff_no_network_gradient(prior):

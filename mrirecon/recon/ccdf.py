@@ -43,8 +43,8 @@ def _dc(mode, weight):
 class CCDFOptions(SamplerOptions):
     t0: float | str = _t0(0.1)
     steps: int | None = _steps(10)
-    dc_mode: str = _dc("prox", 0.05)[0]
-    dc_weight: float | str = _dc("prox", 0.05)[1]
+    dc_mode: str = _dc("prox", "auto")[0]
+    dc_weight: float | str = _dc("prox", "auto")[1]
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled "
                     "(the operator's init; consistent bicubic for SR), zeros", choices=INIT_CHOICES)
     eps0: float | None = opt(None, "initializer's per-pixel squared error for t0=auto (default: from the U-Net's "

@@ -22,7 +22,7 @@ from mrirecon.recon.result import Result
 
 @dataclasses.dataclass
 class CSOptions(Options):
-    lamda: float | str = opt(0.001, "L1-wavelet weight relative to the measurement's scale, or auto: "
+    lamda: float | str = opt("auto", "L1-wavelet weight relative to the measurement's scale, or auto: "
                              "kappa * sigma_n from the data's noise level (recon.weights)", choices=("auto",), min=0.0,
                              min_open=True)
     max_iter: int = opt(100, "iterations of sigpy's L1WaveletRecon", min=1)

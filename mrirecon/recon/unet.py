@@ -21,6 +21,9 @@ from mrirecon.recon.registry import register
 from mrirecon.recon.result import Result
 
 
+FALLBACK_DC_MU = 0.02  # the constant used before the weights followed the data (networks without eps0)
+
+
 @dataclasses.dataclass
 class UNetOptions(Options):
     final_dc: str = opt("auto", "data consistency after the network: cg (argmin |Ax-y|^2 + mu|x-U|^2), replace "
@@ -28,7 +31,7 @@ class UNetOptions(Options):
                         choices=("auto", "cg", "replace", "none"))
     dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
     dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
-    dc_mu: float | str = opt(0.02, "final_dc=cg: weight mu of the network's estimate, or auto: sigma_n^2 / eps0 "
+    dc_mu: float | str = opt("auto", "final_dc=cg: weight mu of the network's estimate, or auto: sigma_n^2 / eps0 "
                              "(noise level over the network's validation error, recon.weights)", choices=("auto",),
                              min=0.0, min_open=True)
     dc_iters: int = opt(20, "final_dc=cg: conjugate-gradient iterations", min=1)
@@ -57,9 +60,13 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
             eps0 = initializer_error(getattr(model, "meta", {}) or {}, physics)
             sig = normalised_sigma(physics, y, scale)
             if sig is None or eps0 is None:
-                raise ValueError("dc_mu='auto' needs the noise level and the network's validation error (eps0 in its "
-                                 "weights' meta); give dc_mu a number")
-            mu = unet_dc_mu(sig, eps0)
+                import warnings
+
+                warnings.warn("dc_mu='auto' needs the noise level and the network's validation error (eps0 in its "
+                              f"weights' meta); using mu = {FALLBACK_DC_MU}", stacklevel=2)
+                mu = FALLBACK_DC_MU
+            else:
+                mu = unet_dc_mu(sig, eps0)
         x = physics.cg_solve(y, x, mu, o.dc_iters)
     elif final_dc == "replace":
         x = physics.consistency(x, y, o.dc_mode, o.dc_weight)
