@@ -46,8 +46,20 @@ class DiffusionPrior:
             raise ValueError("an unconditional prior takes no condition")
         return dataclasses.replace(self, cond=cond)
 
+    #: images larger than this many pixels go through the network one at a time: the mid-block
+    #: attention's memory grows with the square of the pixel count (a 640×320 image needs ~0.7 GB)
+    max_batched_pixels: int = 256 * 256
+
     def eps(self, x: torch.Tensor, t) -> torch.Tensor:
         """ε̂ for complex ``x`` ``(batch, H, W)`` at integer timestep ``t`` (scalar or ``(batch,)``)."""
+        if x.shape[0] > 1 and x.shape[-2] * x.shape[-1] > self.max_batched_pixels:
+            tt = torch.as_tensor(t)
+            cond = None if self.cond is None else self.cond.repeat(x.shape[0] // self.cond.shape[0], 1, 1)
+            return torch.cat([(self if cond is None else dataclasses.replace(self, cond=cond[i:i + 1]))._eps(
+                x[i:i + 1], tt if tt.dim() == 0 else tt[i:i + 1]) for i in range(x.shape[0])])
+        return self._eps(x, t)
+
+    def _eps(self, x: torch.Tensor, t) -> torch.Tensor:
         if x.shape[-2:] != getattr(self, "_checked_shape", None):
             from mrirecon.models.io import warn_if_far_from_training_size
 
@@ -70,7 +82,8 @@ class DiffusionPrior:
         eps_im = xin[:, 1:] / (1 - ab) ** 0.5
         return channels_to_complex(torch.cat([eps_re, eps_im], 1)).to(x.device)
 
-    __call__ = eps
+    def __call__(self, x, t):
+        return self.eps(x, t)
 
     @torch.no_grad()
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:

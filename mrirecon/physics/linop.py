@@ -107,7 +107,10 @@ class LinearOp:
         rs0 = rs.clamp_min(1e-30)
         for _ in range(iters):
             ap = normal(p)
-            alpha = rs / _dot(p, ap).clamp_min(1e-30)
+            pap = _dot(p, ap)
+            # breakdown guard: on a singular A^H A (mu = 0) rounding leaves p in the null space, where
+            # p^H A^H A p ≈ 0 would give an exploding step; such items stop moving
+            alpha = torch.where(pap > 1e-6 * _dot(p, p), rs / pap.clamp_min(1e-30), torch.zeros_like(rs))
             x = x + _b(alpha, x) * p
             r = r - _b(alpha, r) * ap
             rs_new = _dot(r, r)
@@ -131,7 +134,7 @@ class LinearOp:
         """
         check_consistency(mode, weight)
         if mode in ("prox", "krylov"):
-            return self.cg_solve(y, x, weight, iters, tol=1e-6 if mode == "prox" else 0.0)
+            return self.cg_solve(y, x, weight, iters)  # stops early once converged (tol 1e-6)
         return self._replace(x, y, 1.0 if mode == "replace" else weight)
 
     def _replace(self, x: torch.Tensor, y: torch.Tensor, w: float) -> torch.Tensor:  # pragma: no cover

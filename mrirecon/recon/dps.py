@@ -1,5 +1,11 @@
 """DPS — Diffusion Posterior Sampling (Chung, Kim, Mccann, Klasky, Ye, ICLR 2023).
 
+With few steps the paper's update (``step="paper"``: x_t −= ζ ∇_{x_t}‖y − A x̂₀‖) explodes early,
+where ∂x̂₀/∂x_t ≈ 1/√ᾱ_t is huge (measured: 50 steps, ζ = 1 diverges at step 11; ζ = 0.1 gives
+12.6 dB against 20.2 for zero-filling). The default ``step="x0"`` scales the gradient by ᾱ_t, so ζ
+moves the image estimate by a bounded amount at every noise level (ζ = 20, 50 steps: 24.0 dB on the
+same 8-coil, 30 dB, R=4 slices).
+
 Reverse diffusion from noise (the one sampler loop); after each DDPM/DDIM step the sample moves
 against the gradient of the data residual back-propagated **through the network**:
 x_{t'} ← x_{t'} − ζ ∇_{x_t} ‖y − A x̂₀(x_t)‖. It costs a backward pass per step (memory several
@@ -23,10 +29,15 @@ from mrirecon.recon.result import Result
 
 @dataclasses.dataclass
 class DPSOptions(Options):
-    zeta: float = opt(1.0, "step size of the residual gradient", min=0.0)
-    steps: int | None = opt(1000, "reverse steps from T (a strided DDIM subset; none: every timestep)", min=1)
+    zeta: float = opt(20.0, "step size of the residual gradient (step=x0: in units of the image estimate, "
+                      "calibrated with 50 steps on one validation cell; the paper's step=paper used ~1 with 1000 steps)",
+                      min=0.0)
+    steps: int | None = opt(50, "reverse steps from T (a strided DDIM subset; none: every timestep)", min=1)
     eta: float = opt(1.0, "DDIM eta: 1 ancestral, 0 deterministic", min=0.0)
     final_dc: bool = opt(False, "apply the operator's replacement map at the end")
+    step: str = opt("x0", "paper: x_t -= zeta * grad_{x_t} |y - A x0|; x0: the same gradient scaled by abar_t, "
+                    "i.e. a step of zeta in the units of the image estimate (stable with few steps)",
+                    choices=("paper", "x0"))
 
 
 @register("dps", DPSOptions, networks=("prior",), summary="diffusion posterior sampling (gradient through the prior)")
@@ -44,6 +55,8 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | N
     bound = ys.flatten(1).abs().pow(2).sum(1).sqrt()  # the residual of predicting zero: ‖y‖
     best = {"res": torch.full_like(bound, float("inf")), "x0": None, "step": 0}
 
+    cur = {"i": 0}
+
     def guidance(xt, x0):
         # the paper's step ζ_i = ζ / ‖y − A x̂₀‖ on ∇‖y − A x̂₀‖², i.e. ζ/2 · ∇‖y − A x̂₀‖ (per item)
         resid = (physics.forward(x0) - ys).flatten(1).abs().pow(2).sum(1).sqrt()
@@ -60,7 +73,9 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | N
         late = best["step"] > 0.2 * len(ts)
         if not bool(torch.isfinite(r).all()) or (late and bool(((r > bound) & (r > 2 * best["res"])).any())):
             raise _Diverged(best["step"])
-        return o.zeta * grad
+        t = ts[cur["i"]]
+        cur["i"] += 1
+        return o.zeta * grad * (float(sched.alpha_bar(t)) if o.step == "x0" else 1.0)
 
     info = {}
     try:
