@@ -15,15 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mrirecon.io.fastmri import make_header
+from mrirecon.io.fastmri import FastMRIFileError, make_header
 
 
-class RawDataError(ValueError):
+class RawDataError(FastMRIFileError):
     """Raw data that cannot be converted; the message names the file and what is unsupported."""
-
-    def __init__(self, path, problem: str):
-        self.path, self.problem = str(path), problem
-        super().__init__(f"{path}: {problem}")
 
 
 @dataclasses.dataclass

@@ -85,9 +85,3 @@ def sigma_from_noise_scan(noise: torch.Tensor) -> torch.Tensor:
     n = torch.as_tensor(noise)
     n = n - n.mean(-1, keepdim=True)
     return (n.abs() ** 2).mean(-1).sqrt()
-
-
-def effective_sigma(sigma_per_coil: torch.Tensor, maps: torch.Tensor | None = None) -> float:
-    """One σ for the operator's measurement: the RMS over coils (coil maps normalised to unit RSS
-    make the SENSE-combined image's noise σ at the RMS level for white, uncorrelated coils)."""
-    return float((sigma_per_coil.abs() ** 2).mean().sqrt())

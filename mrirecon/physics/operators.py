@@ -30,7 +30,20 @@ def _mask_tensor(mask) -> torch.Tensor:
     return _batched(mask, 3)
 
 
-class SingleCoilMRI(LinearOp):
+class _CartesianMRI(LinearOp):
+    """What single-coil and SENSE operators share: the per-item sampling mask and the noise estimate."""
+
+    def item_mask(self, i: int) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def estimate_noise(self, y):
+        from mrirecon.physics.noise import estimate_sigma
+
+        return torch.stack([estimate_sigma(y[i], self.item_mask(i)).pow(2).mean().sqrt()
+                            for i in range(y.shape[0])]).float()
+
+
+class SingleCoilMRI(_CartesianMRI):
     """``A = M F``: centred orthonormal FFT then a sampling mask.
 
     mask: ``(H, W)``, ``(W,)`` or ``(batch, H, W)`` with values in {0, 1}.
@@ -52,15 +65,12 @@ class SingleCoilMRI(LinearOp):
         k = fft2c(x)
         return ifft2c(k - (self.mask * w) * (k - y))
 
+    def item_mask(self, i):
+        return self.mask[i if self.mask.shape[0] > 1 else 0]
+
     def sense_parts(self, i):
-        m = self.mask[i if self.mask.shape[0] > 1 else 0].cpu().numpy()
+        m = self.item_mask(i).cpu().numpy()
         return np.ones((1, *m.shape), np.complex64), m
-
-    def estimate_noise(self, y):
-        from mrirecon.physics.noise import estimate_sigma
-
-        return torch.stack([estimate_sigma(y[i], self.mask[i if self.mask.shape[0] > 1 else 0]).pow(2).mean().sqrt()
-                            for i in range(y.shape[0])]).float()
 
     def select(self, idx):
         return self._carry_noise(SingleCoilMRI(self.mask[idx] if self.mask.shape[0] > 1 else self.mask), idx)
@@ -69,7 +79,7 @@ class SingleCoilMRI(LinearOp):
         return self._carry_noise(SingleCoilMRI(self.mask.to(device)))
 
 
-class MultiCoilMRI(LinearOp):
+class MultiCoilMRI(_CartesianMRI):
     """SENSE: ``A = M F S``. maps ``(batch, coils, H, W)`` complex with ``Σ_c |S_c|² ≤ 1``.
 
     x: ``(batch, H, W)`` complex; y: ``(batch, coils, H, W)`` complex k-space.
@@ -98,15 +108,11 @@ class MultiCoilMRI(LinearOp):
         support = (self.maps.abs() ** 2).sum(1)
         return out + (1 - support) * x
 
+    def item_mask(self, i):
+        return self.mask[i if self.mask.shape[0] > 1 else 0, 0]
+
     def sense_parts(self, i):
-        m = self.mask[i if self.mask.shape[0] > 1 else 0, 0].cpu().numpy()
-        return self.maps[i].cpu().numpy(), m
-
-    def estimate_noise(self, y):
-        from mrirecon.physics.noise import estimate_sigma
-
-        return torch.stack([estimate_sigma(y[i], self.mask[i if self.mask.shape[0] > 1 else 0, 0]).pow(2).mean().sqrt()
-                            for i in range(y.shape[0])]).float()
+        return self.maps[i].cpu().numpy(), self.item_mask(i).cpu().numpy()
 
     def select(self, idx):
         m = self.mask[idx] if self.mask.shape[0] > 1 else self.mask

@@ -20,22 +20,24 @@ from mrirecon.recon.result import Result
 from mrirecon.resources import weights_dir
 
 
-def load_network(kind: str, path=None, device="cpu"):
-    """A network folder (config.json + model.safetensors), the shipped ``kind`` by default."""
+def _weights_folder(kind: str, path=None) -> Path:
     folder = Path(path) if path else weights_dir(kind)
     if not (folder / "config.json").exists():
         raise WeightsError(f"{folder}: no {kind} weights (config.json + model.safetensors); "
                            f"train them with `mrirecon train {kind}` or pass --weights")
-    return load_model(folder, device=device)
+    return folder
+
+
+def load_network(kind: str, path=None, device="cpu"):
+    """A network folder (config.json + model.safetensors), the shipped ``kind`` by default."""
+    return load_model(_weights_folder(kind, path), device=device)
 
 
 def load_prior(path=None, device="cpu", kind: str = "prior"):
     """The diffusion prior (``kind="prior"``) or the SR3 conditional prior (``kind="sr3"``)."""
     from mrirecon.diffusion.prior import DiffusionPrior
 
-    folder = Path(path) if path else weights_dir(kind)
-    load_network(kind, folder, "cpu")  # clear error when missing
-    return DiffusionPrior.load(folder, device)
+    return DiffusionPrior.load(_weights_folder(kind, path), device)
 
 
 @dataclasses.dataclass

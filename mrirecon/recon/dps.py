@@ -55,8 +55,6 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | N
     bound = ys.flatten(1).abs().pow(2).sum(1).sqrt()  # the residual of predicting zero: ‖y‖
     best = {"res": torch.full_like(bound, float("inf")), "x0": None, "step": 0}
 
-    cur = {"i": 0}
-
     def guidance(xt, x0):
         # the paper's step ζ_i = ζ / ‖y − A x̂₀‖ on ∇‖y − A x̂₀‖², i.e. ζ/2 · ∇‖y − A x̂₀‖ (per item)
         resid = (physics.forward(x0) - ys).flatten(1).abs().pow(2).sum(1).sqrt()
@@ -73,8 +71,7 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: DPSOptions | N
         late = best["step"] > 0.2 * len(ts)
         if not bool(torch.isfinite(r).all()) or (late and bool(((r > bound) & (r > 2 * best["res"])).any())):
             raise _Diverged(best["step"])
-        t = ts[cur["i"]]
-        cur["i"] += 1
+        t = ts[best["step"] - 1]
         return o.zeta * grad * (float(sched.alpha_bar(t)) if o.step == "x0" else 1.0)
 
     info = {}

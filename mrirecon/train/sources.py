@@ -135,10 +135,10 @@ class FolderSource:
         return x / x.abs().amax().clamp_min(1e-12)
 
     def magnitude(self, i, g):
-        f, s, _ = self.index.examples[i][0], self.index.examples[i][1], None
         from mrirecon.io import FastMRIFile
 
-        t = FastMRIFile(f).read_target(s)
+        path, s = self.index.examples[i]
+        t = FastMRIFile(path).read_target(s)
         if t is None:
             t = self._combined(i).abs()
         if self.augment and bool(torch.rand(1, generator=g) < 0.5):
