@@ -53,3 +53,95 @@ def random_crop(x: torch.Tensor, size: int, generator: torch.Generator | None = 
     ys = torch.randint(0, h - size + 1, (b,), generator=generator).tolist()
     xs = torch.randint(0, w - size + 1, (b,), generator=generator).tolist()
     return torch.stack([x[i, :, y:y + size, xx:xx + size] for i, (y, xx) in enumerate(zip(ys, xs))])
+
+
+def rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random multiple of 90° per item of ``(batch, C, H, W)`` (square images)."""
+    k = torch.randint(0, 4, (x.shape[0],), generator=generator).tolist()
+    return torch.stack([torch.rot90(x[i], k[i], (-2, -1)) for i in range(x.shape[0])])
+
+
+def bias_field(shape: tuple[int, int], generator: torch.Generator | None = None, *, strength: float = 0.3,
+               grid: int = 4) -> torch.Tensor:
+    """A smooth multiplicative intensity field ``(H, W)``: exp of a bicubic-upsampled ``grid × grid``
+    Gaussian field with standard deviation up to ``strength`` (the receive-field inhomogeneity that
+    N4 corrects, as SynthSeg simulates it)."""
+    s = float(torch.rand(1, generator=generator)) * strength
+    coarse = torch.randn((1, 1, grid, grid), generator=generator) * s
+    field = F.interpolate(coarse, size=shape, mode="bicubic", align_corners=True)[0, 0]
+    return torch.exp(field)
+
+
+def _piecewise_linear(u: torch.Tensor, knots_y: torch.Tensor) -> torch.Tensor:
+    n = len(knots_y) - 1
+    pos = u.clamp(0, 1) * n
+    i = pos.floor().clamp(max=n - 1).long()
+    frac = pos - i
+    return knots_y[i] * (1 - frac) + knots_y[i + 1] * frac
+
+
+def intensity_remap(u: torch.Tensor, generator: torch.Generator | None = None, *, monotone: bool,
+                    knots: int = 6, air: float = 0.04) -> torch.Tensor:
+    """Remap the object's intensities of a ``[0, 1]`` magnitude image with a random curve.
+
+    ``monotone``: a random increasing piecewise-linear curve (contrast stretch / gamma-like);
+    otherwise a random non-monotone one (contrast inversions as between T1, T2 and PD). Air (below
+    ``air`` of the peak) stays dark, with a smooth transition, as it does in every MR contrast.
+    """
+    if monotone:
+        inc = torch.rand(knots, generator=generator) + 0.05
+        ys = torch.cat([torch.zeros(1), torch.cumsum(inc, 0)])
+        ys = ys / ys[-1]
+    else:
+        ys = torch.cat([torch.zeros(1), 0.1 + 0.9 * torch.rand(knots, generator=generator)])
+    out = _piecewise_linear(u, ys)
+    gate = ((u - air) / air).clamp(0, 1)  # 0 in air, 1 from 2·air on
+    return out * gate + u * (1 - gate)
+
+
+def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, *, classes: tuple[int, int] = (4, 8),
+                     air: float = 0.04) -> torch.Tensor:
+    """SynthSeg-style contrast synthesis on a ``[0, 1]`` T1-like magnitude image.
+
+    The image is segmented into ``K`` tissue classes by intensity (cut points at random quantiles of
+    the object's intensities — the templates ship no label maps, and intensity classes of a T1 image
+    separate CSF, grey and white matter, fat and skull); every class gets one random intensity, the
+    result is blurred with a random Gaussian (partial volume) and mixed with a little of the original
+    texture. Air stays air.
+    """
+    k = int(torch.randint(classes[0], classes[1] + 1, (1,), generator=generator))
+    fg = u[u > air]
+    if fg.numel() < 16:
+        return u
+    probs = torch.sort(torch.rand(k - 1, generator=generator))[0]
+    cuts = torch.quantile(fg[:: max(1, fg.numel() // 20000)], probs)
+    labels = torch.bucketize(u, cuts)
+    levels = 0.1 + 0.9 * torch.rand(k, generator=generator)
+    img = levels[labels] * (u > air).float()
+    sigma = 0.3 + float(torch.rand(1, generator=generator)) * 1.2
+    r = int(3 * sigma + 1)
+    xs = torch.arange(-r, r + 1, dtype=torch.float32)
+    ker = torch.exp(-xs ** 2 / (2 * sigma ** 2))
+    ker = ker / ker.sum()
+    img = F.conv2d(img[None, None], ker[None, None, None, :], padding=(0, r))
+    img = F.conv2d(img, ker[None, None, :, None], padding=(r, 0))[0, 0]
+    texture = float(torch.rand(1, generator=generator)) * 0.3
+    return (1 - texture) * img + texture * u * img.mean() / u[u > air].mean().clamp_min(1e-6)
+
+
+def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, *, remap_prob: float = 0.3,
+                     nonmonotone_prob: float = 0.3, synth_prob: float = 0.25, bias_prob: float = 0.5,
+                     bias_strength: float = 0.3) -> torch.Tensor:
+    """The contrast part of the robust recipe on one ``[0, 1]`` magnitude image ``(H, W)``: one of
+    tissue-class synthesis / non-monotone remap / monotone remap / unchanged, then a bias field;
+    the peak is renormalised to 1."""
+    r = float(torch.rand(1, generator=generator))
+    if r < synth_prob:
+        u = tissue_synthesis(u, generator)
+    elif r < synth_prob + nonmonotone_prob:
+        u = intensity_remap(u, generator, monotone=False)
+    elif r < synth_prob + nonmonotone_prob + remap_prob:
+        u = intensity_remap(u, generator, monotone=True)
+    if float(torch.rand(1, generator=generator)) < bias_prob:
+        u = u * bias_field(tuple(u.shape[-2:]), generator, strength=bias_strength)
+    return u.clamp_min(0) / u.amax().clamp_min(1e-6)

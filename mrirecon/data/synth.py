@@ -38,8 +38,43 @@ class SimConfig:
 def birdcage_maps(coils: int, h: int, w: int, radius: float = 1.2) -> torch.Tensor:
     import sigpy.mri
 
-    maps = sigpy.mri.birdcage_maps((coils, h, w), r=radius, nzz=coils, dtype=np.complex64)
-    maps = torch.from_numpy(np.asarray(maps))
+    for r in (radius, radius * 1.013, radius * 0.987):  # a coil exactly on a pixel centre divides by zero
+        with np.errstate(divide="ignore", invalid="ignore"):
+            maps = np.asarray(sigpy.mri.birdcage_maps((coils, h, w), r=r, nzz=coils, dtype=np.complex64))
+        if np.isfinite(maps).all():
+            break
+    else:
+        raise ValueError(f"birdcage maps for {coils} coils, radius {radius} are not finite")
+    maps = torch.from_numpy(maps)
+    return maps / rss(maps, 0).max()
+
+
+def surface_coil_maps(coils: int, h: int, w: int, generator: torch.Generator | None = None, *,
+                      ring: tuple[float, float] = (0.6, 1.0), size: tuple[float, float] = (0.25, 0.7)) -> torch.Tensor:
+    """A second sensitivity model: ``coils`` small loop coils on an ellipse around the object.
+
+    Each coil sits at a random angle (evenly spaced with jitter and a random rotation) on an ellipse
+    of random semi-axes in ``ring`` (relative to the half field of view); its magnitude falls off as
+    the on-axis field of a current loop of random radius ``a`` in ``size``,
+    ``(1 + (d/a)²)^(-3/2)``, and its phase is the coil's angle plus a small random linear ramp.
+    Scaled like ``birdcage_maps`` (peak root-sum-of-squares 1).
+    """
+    g = generator
+    u = lambda lo, hi, n=1: lo + (hi - lo) * torch.rand(n, generator=g)  # noqa: E731
+    yy = torch.linspace(-1, 1, h)[:, None]
+    xx = torch.linspace(-1, 1, w)[None, :]
+    rot = float(u(0, 2 * np.pi))
+    ang = rot + torch.arange(coils) * 2 * np.pi / coils + u(-0.3, 0.3, coils) * np.pi / coils
+    ry, rx = float(u(*ring)), float(u(*ring))
+    maps = []
+    for c in range(coils):
+        cy, cx = ry * float(torch.sin(ang[c])), rx * float(torch.cos(ang[c]))
+        a = float(u(*size))
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        mag = (1 + d2 / a ** 2) ** -1.5
+        ph = float(ang[c]) + float(u(-1, 1)) * yy + float(u(-1, 1)) * xx
+        maps.append(torch.polar(mag.float(), ph.float()))
+    maps = torch.stack(maps).to(torch.complex64)
     return maps / rss(maps, 0).max()
 
 

@@ -72,11 +72,12 @@ class UNetSliceDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
                  augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0),
-                 input_spec: dict | None = None):
+                 input_spec: dict | None = None, recipe=None):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
         self.multicoil_prob, self.snr_db = multicoil_prob, snr_db
         self.input_spec = input_spec  # the network's meta["input"] (prepare_input)
+        self.recipe = recipe  # data.robust.RobustRecipe: the wide distribution (None: the basic one)
         self.epoch = 0
         self._maps_cache: dict = {}
 
@@ -99,6 +100,8 @@ class UNetSliceDataset(torch.utils.data.Dataset):
     def item(self, i: int, seed: tuple):
         """Pair for image ``i`` with all randomness (augmentation, coils, noise, mask) from ``seed``."""
         g = torch.Generator().manual_seed(int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
+        if self.recipe is not None and not self.fixed:
+            return self._robust_item(i, seed, g)
         mag = self.images[i][None, None]
         if self.augment and not self.fixed:
             mag = random_affine(mag, g)
@@ -122,6 +125,40 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             op = SingleCoilMRI(mask[0])
             target = x
         k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+        xin, scale = prepare_input(op, (k * mask)[None], self.input_spec)
+        return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
+
+
+    def _robust_item(self, i: int, seed: tuple, g: torch.Generator, recipe=None):
+        """An item of the robust recipe: contrast / geometry / coils / noise / mask all drawn from ``g``;
+        a quarter of the multi-coil items use ESPIRiT maps estimated from the undersampled ACS lines,
+        exactly as ``mrirecon reconstruct`` does, the others the true (normalised) maps."""
+        from mrirecon.data.masks import mask_2d
+        from mrirecon.data.robust import noise_sigma
+        from mrirecon.physics.coils import estimate_maps
+        from mrirecon.physics.operators import normalise_maps
+
+        rc = recipe or self.recipe
+        mag = rc.image(self.images[i], g)
+        x = to_complex_images(mag[None], g)[0]
+        h, w = x.shape
+        raw, _ = rc.coil_maps(h, w, g)
+        mf, _ = rc.mask_func(g)
+        mask, _ = mask_2d(mf, (h, w), seed=tuple(int(s) for s in seed))
+        sigma = noise_sigma(mag, rc.snr(g))
+        k = fft2c(x if raw is None else raw * x[None])
+        k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+        if raw is None:
+            op, target = SingleCoilMRI(mask), x
+        else:
+            maps = normalise_maps(raw)
+            if rc.use_estimated_maps(g):
+                try:
+                    maps = estimate_maps(k * mask, mask[0])[0]
+                except np.linalg.LinAlgError:  # ESPIRiT's SVD on a degenerate calibration: keep the true maps
+                    pass
+            op = MultiCoilMRI(mask, maps[None])
+            target = x * (raw.abs() ** 2).sum(0).sqrt()
         xin, scale = prepare_input(op, (k * mask)[None], self.input_spec)
         return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
 

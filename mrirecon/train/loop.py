@@ -61,10 +61,14 @@ class TrainConfig:
     device: str = field("auto", "auto, cpu or cuda")
     amp: str = field("none", "mixed precision: none, bf16 (autocast) or fp16 (autocast + gradient scaler)")
     compile: bool = field(False, "torch.compile the network")
+    recipe: str = field("robust", "training distribution of prepared data: robust (contrast, coils, noise, "
+                                  "masks drawn wide; data.robust) or basic (T1, birdcage, 25-40 dB, the given R)")
 
     def __post_init__(self):
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
+        if self.recipe not in ("basic", "robust"):
+            raise ValueError(f"recipe must be robust or basic, got {self.recipe!r}")
         for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")

@@ -31,7 +31,7 @@ class Objective:
         self.device = torch.device("cpu")
 
     def on_resume(self, state: dict, say) -> None:
-        pass
+        _recipe_switch(self.cfg, state, say)
 
     def setup(self, device, say=print, rank: int = 0, world: int = 1) -> None:
         self.device = device
@@ -69,6 +69,16 @@ class Objective:
 
     def best_meta(self, val: dict) -> dict:
         return {}
+
+
+def _recipe_switch(cfg, state: dict, say) -> None:
+    """A resumed run on another training distribution: fine-tuning; the best checkpoint is chosen anew."""
+    old = state["config"].get("recipe", "basic")
+    if old != cfg.recipe:
+        say(f"training recipe {old} -> {cfg.recipe} at step {state['step']}: best-checkpoint selection restarts")
+        state["best_score"] = None
+        state.setdefault("switches", []).append({"step": state["step"], "recipe": cfg.recipe})
+        state["config"] = dataclasses.asdict(cfg)
 
 
 def _step_generator(seed: int, step: int, salt: int = 1_000_003) -> torch.Generator:
@@ -124,6 +134,7 @@ class UNetObjective(Objective):
         return UNet(chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers)
 
     def on_resume(self, state, say):
+        _recipe_switch(self.cfg, state, say)
         old = state["config"].get("input_mode", "adjoint")
         if old != self.cfg.input_mode:  # the input definition changed: fine-tune, select the best anew
             say(f"input mode {old} -> {self.cfg.input_mode} at step {state['step']}: best-checkpoint selection restarts")
@@ -133,7 +144,7 @@ class UNetObjective(Objective):
 
     def setup(self, device, say=print, rank: int = 0, world: int = 1):
         from mrirecon.data.masks import RandomMaskFunc
-        from mrirecon.train.sources import open_sources
+        from mrirecon.train.sources import item_generator, open_sources
 
         super().setup(device)
         c = self.cfg
@@ -148,6 +159,13 @@ class UNetObjective(Objective):
             if getattr(val_src, "pairs", None) is not None:
                 val_src.pairs.mask_func = mf
             self.val[f"R{acc}"] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]  # fixed masks
+        if c.recipe == "robust" and getattr(val_src, "pairs", None) is not None:
+            # the whole matrix on validation anatomy: contrast, coils, noise, R and masks drawn with fixed seeds
+            from mrirecon.data.robust import RobustRecipe
+
+            pairs, rc = val_src.pairs, RobustRecipe()
+            self.val["mix"] = [(*pairs._robust_item(int(i), (999, int(i)), item_generator(999, int(i)), rc), True)
+                               for i in vidx]
 
     def batch(self, step, rank=0, world=1):
         return [self.train_src.unet_item(i, (self.cfg.seed, step, j))
@@ -208,7 +226,9 @@ class UNetObjective(Objective):
         c = self.cfg
         return {**super().meta(state), "input": self.input_spec(), "train_size": c.size,
                 "data": "prepared packaged T1 volumes (train split), val: Colin27",
-                "masks": f"fastMRI random R={list(c.accelerations)} cf={list(c.center_fractions)}"}
+                "recipe": c.recipe,
+                "masks": (f"fastMRI random R={list(c.accelerations)} cf={list(c.center_fractions)}" if c.recipe == "basic"
+                          else "robust recipe: random / equispaced / Gaussian, R 2-10, cf 0.32/R")}
 
     def best_meta(self, val):
         eps0 = {k: v["mse_mag"] for k, v in val.items()}
@@ -322,7 +342,7 @@ class PriorObjective(Objective):
 
     def meta(self, state):
         return {**super().meta(state), "t_sampling": self.cfg.t_sampling, "train_size": self.cfg.crop,
-                "data": "prepared packaged T1 volumes (train split)",
+                "data": "prepared packaged T1 volumes (train split)", "recipe": self.cfg.recipe,
                 "schedule": dataclasses.asdict(self.schedule.config)}
 
 

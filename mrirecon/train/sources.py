@@ -33,13 +33,13 @@ class PreparedSource:
     """The prepared magnitude slices (``mrirecon data prepare``): simulated phase, coils, noise."""
 
     def __init__(self, images: np.ndarray, mask_func=None, input_spec=None, multicoil_prob: float = 0.5,
-                 augment: bool = True, fixed: bool = False):
+                 augment: bool = True, fixed: bool = False, recipe=None):
         from mrirecon.train.datasets import UNetSliceDataset
 
         self.images = torch.from_numpy(np.asarray(images, np.float32))
-        self.augment = augment
+        self.augment, self.recipe = augment, recipe
         self.pairs = UNetSliceDataset(images, mask_func, multicoil_prob=multicoil_prob, input_spec=input_spec,
-                                      augment=augment, fixed_masks=fixed) if mask_func is not None else None
+                                      augment=augment, fixed_masks=fixed, recipe=recipe) if mask_func is not None else None
 
     def __len__(self):
         return len(self.images)
@@ -49,6 +49,8 @@ class PreparedSource:
         return inp, tgt, True
 
     def _mag(self, i, g):
+        if self.augment and self.recipe is not None:
+            return self.recipe.image(self.images[i], g)
         mag = self.images[i][None, None]
         if self.augment:
             mag = random_affine(mag, g)
@@ -170,7 +172,12 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
     if (data / f"train_{cfg.size}.npz").exists() or cfg.data == "prepared":
         train = load_split(data, "train", cfg.size)
         val = load_split(data, "val", cfg.size)
-        return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5)),
+        recipe = None
+        if getattr(cfg, "recipe", "basic") == "robust":
+            from mrirecon.data.robust import RobustRecipe
+
+            recipe = RobustRecipe()
+        return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe),
                 PreparedSource(val, val_mask_func or mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5),
                                augment=False, fixed=True))
     from mrirecon.data.folders import SliceIndex, split_by_volume

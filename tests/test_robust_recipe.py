@@ -1,0 +1,129 @@
+"""The robust training recipe (issue 16): the distribution it draws, its contrast / coil models,
+reproducibility, and that U-Net items still go through the inference input path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.data.augment import augment_contrast, bias_field, intensity_remap, tissue_synthesis
+from mrirecon.data.robust import RobustRecipe, center_fraction_for, noise_sigma
+from mrirecon.data.synth import birdcage_maps, surface_coil_maps
+from mrirecon.train.sources import item_generator
+
+
+def _blob(n=64):
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
+    r = torch.sqrt(yy ** 2 + xx ** 2)
+    return torch.where(r < 0.8, 0.4 + 0.6 * (r < 0.5).float() + 0.1 * torch.cos(8 * xx), torch.zeros(())).clamp(0, 1)
+
+
+def test_recipe_draws_the_whole_matrix():
+    rc = RobustRecipe()
+    snrs, coils, models, accs, kinds = [], [], set(), set(), set()
+    for j in range(300):
+        g = item_generator(7, j)
+        snrs.append(rc.snr(g))
+        maps, desc = rc.coil_maps(32, 32, g)
+        coils.append(1 if maps is None else maps.shape[0])
+        models.add(next(m for m in ("single", "surface", "birdcage") if desc.startswith(m)))
+        _, m = rc.mask_func(g)
+        kinds.add(m.split("R")[0])
+        accs.add(int(m.split("R")[1]))
+    real = [s for s in snrs if s is not None]
+    assert 0.03 < snrs.count(None) / len(snrs) < 0.2
+    assert min(real) >= 15 and max(real) <= 50 and min(real) < 18 and max(real) > 47
+    assert min(coils) == 1 and max(coils) == 16 and 0.2 < coils.count(1) / len(coils) < 0.4
+    assert models == {"single", "surface", "birdcage"}
+    assert accs == set(range(2, 11)) and kinds == {"random", "equispaced", "gaussian"}
+    assert center_fraction_for(4) == pytest.approx(0.08) and center_fraction_for(8) == pytest.approx(0.04)
+
+
+def test_coil_models_are_finite_and_scaled():
+    g = torch.Generator().manual_seed(0)
+    s = surface_coil_maps(8, 64, 64, g)
+    rss = s.abs().pow(2).sum(0).sqrt()
+    assert torch.isfinite(s).all() and rss.max() == pytest.approx(1.0, rel=1e-5)
+    # localised: each coil's sensitivity varies strongly over the field of view
+    assert (s.abs().flatten(1).amax(1) / s.abs().flatten(1).amin(1).clamp_min(1e-9)).min() > 5
+    for r in (0.6, 0.8, 1.0, 1.6):  # radii that put a coil on a pixel centre used to give inf / NaN
+        assert torch.isfinite(birdcage_maps(4, 64, 64, r)).all()
+
+
+def test_contrast_augmentations():
+    u = _blob()
+    air = u < 0.02
+    g = torch.Generator().manual_seed(1)
+    inv = intensity_remap(u, g, monotone=False)
+    mono = intensity_remap(u, torch.Generator().manual_seed(2), monotone=True)
+    for v in (inv, mono):
+        assert torch.isfinite(v).all() and v[air].abs().max() < 1e-6  # air stays air
+    # monotone keeps the order of intensities inside the object
+    obj = u > 0.1
+    order = torch.argsort(u[obj])
+    assert (torch.diff(mono[obj][order]) >= -1e-6).all()
+    syn = tissue_synthesis(u, torch.Generator().manual_seed(3))
+    assert torch.isfinite(syn).all() and syn.max() > 0 and not torch.allclose(syn / syn.max(), u)
+    b = bias_field((64, 64), torch.Generator().manual_seed(4), strength=0.3)
+    assert (b > 0).all() and b.max() / b.min() < np.exp(6 * 0.3)
+    out = augment_contrast(u, torch.Generator().manual_seed(5))
+    assert out.max() == pytest.approx(1.0) and out.min() >= 0
+
+
+def test_some_remaps_invert_contrast():
+    u = _blob()
+    obj = u > 0.1
+    corr = []
+    for s in range(40):
+        v = intensity_remap(u, torch.Generator().manual_seed(s), monotone=False)
+        a, b = u[obj] - u[obj].mean(), v[obj] - v[obj].mean()
+        corr.append(float((a * b).sum() / (a.norm() * b.norm() + 1e-12)))
+    assert min(corr) < -0.3 and max(corr) > 0.3
+
+
+def test_noise_sigma():
+    mag = _blob()
+    assert noise_sigma(mag, None) == 0.0
+    s20, s40 = noise_sigma(mag, 20.0), noise_sigma(mag, 40.0)
+    assert s20 == pytest.approx(10 * s40)
+
+
+def test_robust_unet_items_reproducible_and_through_the_inference_input(phantoms, monkeypatch):
+    import mrirecon.train.datasets as tds
+    from mrirecon.data.masks import RandomMaskFunc
+
+    calls = []
+    real = tds.prepare_input
+
+    def spy(op, y, spec):
+        out = real(op, y, spec)
+        calls.append(out[0])
+        return out
+
+    monkeypatch.setattr(tds, "prepare_input", spy)
+    spec = {"mode": "sense", "mu": 0.01, "iters": 10}
+    ds = tds.UNetSliceDataset(phantoms, RandomMaskFunc([0.08], [4]), input_spec=spec, recipe=RobustRecipe())
+    a = [ds.item(0, (0, 5, j)) for j in range(6)]
+    b = [ds.item(0, (0, 5, j)) for j in range(6)]
+    for (xa, ta), (xb, tb), z in zip(a, b, calls):
+        assert torch.equal(xa, xb) and torch.equal(ta, tb)
+        assert torch.isfinite(xa).all() and torch.isfinite(ta).all()
+        assert torch.equal(xa, torch.stack([z[0].real, z[0].imag]))
+    assert not torch.equal(a[0][0], a[1][0])
+    # validation items (fixed masks) keep the basic, comparable distribution
+    fixed = tds.UNetSliceDataset(phantoms, RandomMaskFunc([0.08], [4]), input_spec=spec, recipe=RobustRecipe(),
+                                 fixed_masks=True)
+    assert torch.equal(fixed[0][0], fixed[0][0])
+
+
+def test_recipe_switch_on_resume_restarts_best_selection():
+    from mrirecon.train.objectives import PriorObjective, PriorTrainConfig
+
+    logs = []
+    state = {"step": 10, "best_score": 30.0, "config": {"recipe": "basic"}}
+    PriorObjective(PriorTrainConfig(recipe="robust")).on_resume(state, logs.append)
+    assert state["best_score"] is None and state["switches"] == [{"step": 10, "recipe": "robust"}]
+    assert "basic -> robust" in logs[0]
+    with pytest.raises(ValueError, match="recipe"):
+        PriorTrainConfig(recipe="wide")
