@@ -1,6 +1,7 @@
-"""Super-resolution of images: NIfTI volumes (slice by slice, in-plane), .npy arrays or PNG images,
-through the registered ``sr`` methods (bicubic, sr3, ccdf, red-diff) with the ``Downsample``
-operator — the same solver code as MRI reconstruction."""
+"""Super-resolution of images: NIfTI volumes (2-D, 3-D, 4-D; in-plane or through-plane along one voxel
+axis, geometry kept), .npy arrays or PNG images, through the registered ``sr`` methods (bicubic, sr3,
+ccdf, red-diff) with the ``physics.sr.Degrade`` operator (box, k-space or Gaussian degradation) —
+the same solver code as MRI reconstruction."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mrirecon.diffusion.schedule import item_generators
 from mrirecon.io.atomic import atomic_path
-from mrirecon.physics.sr import Downsample
+from mrirecon.physics.sr import Degrade, sample_offset
 from mrirecon.pipeline.solvers import build_solver
 
 
@@ -39,17 +41,6 @@ def read_image(path: Path):
     raise ValueError(f"{path}: unsupported input (use .nii, .nii.gz, .npy or .png)")
 
 
-def upsampled_affine(affine: np.ndarray, factor: int) -> np.ndarray:
-    """The affine of an in-plane ×``factor`` upsampling of a volume stored by ``save_nifti`` (x, y the
-    in-plane axes): voxel sizes / factor, origin moved so the new voxel centres tile the old voxels
-    (old index i = i'/f + (1/f − 1)/2); orientation kept."""
-    f = float(factor)
-    t = np.eye(4)
-    t[0, 0] = t[1, 1] = 1.0 / f
-    t[0, 3] = t[1, 3] = (1.0 / f - 1.0) / 2.0
-    return np.asarray(affine, float) @ t
-
-
 def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) -> Path:
     path = Path(path)
     if kind == "nifti" or str(path).endswith((".nii", ".nii.gz")):
@@ -57,9 +48,7 @@ def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) ->
 
         geo = geo or {}
         vox = geo.get("voxel") or (1.0, 1.0, 1.0)
-        vox = (vox[0] / factor, vox[1] / factor, vox[2])
-        affine = upsampled_affine(geo["affine"], factor) if geo.get("affine") is not None else None
-        return save_nifti(path, vol, vox, affine=affine)
+        return save_nifti(path, vol, (vox[0] / factor, vox[1] / factor, vox[2]))
     if str(path).endswith(".npy"):
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, vol if len(vol) > 1 else vol[0])
@@ -74,16 +63,20 @@ def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) ->
     return path
 
 
-def super_resolve(vol: np.ndarray, scale: int, method: str, options: dict | None = None, *, weights=None,
-                  seed: int = 0, batch_size: int = 4, device="cpu", solver=None) -> np.ndarray:
-    """Super-resolve ``(slices, h, w)`` by ``scale`` with registered SR method ``method`` and its
-    options (overrides of the method's SR defaults). Slice i draws noise seeded ``seed + i``."""
+def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = None, *, weights=None,
+                  seed: int = 0, batch_size: int = 4, device="cpu", solver=None, degradation: str = "box",
+                  progress: bool = False) -> np.ndarray:
+    """Super-resolve ``(slices, h, w)`` by ``scale`` (an integer, or ``(fh, fw)`` per axis; 1 leaves
+    an axis as it is) with registered SR method ``method`` and its options (overrides of the method's
+    SR defaults), for the ``degradation`` model (``physics.sr.Degrade``). Slice i draws noise seeded
+    ``seed + i``."""
     solver = solver or build_solver(method, options, task="sr", weights=weights, device=device)
-    op = Downsample(scale)
+    op = Degrade(scale, degradation)
     dev = torch.device("cpu") if solver.prior is None else next(solver.prior.parameters()).device
     out = []
-    for s in range(0, len(vol), batch_size):
-        y = torch.from_numpy(np.ascontiguousarray(vol[s:s + batch_size])).float().to(dev)
+    for s in tqdm(range(0, len(vol), batch_size), desc=f"{method} x{op.factors}", unit="batch", disable=not progress,
+                  leave=False):
+        y = torch.from_numpy(np.ascontiguousarray(vol[s:s + batch_size], dtype=np.float32)).to(dev)
         if method in ("ccdf", "red-diff"):
             y = y.to(torch.complex64)  # the prior-based solvers work on complex images
         x = solver(op, y, generator=item_generators(seed + s, y.shape[0], dev)).image
@@ -93,13 +86,143 @@ def super_resolve(vol: np.ndarray, scale: int, method: str, options: dict | None
     return np.concatenate(out).astype(np.float32)
 
 
-def super_resolve_file(inp, out, scale: int, method: str, options: dict | None = None, *, weights=None, seed: int = 0,
-                       device="cpu") -> tuple[tuple, tuple, int]:
-    """Read ``inp``, super-resolve it, write ``out`` (kind from its suffix); returns (in shape, out shape, slices)."""
+def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict | None = None, *, weights=None,
+                         seed: int = 0, device="cpu", degradation: str = "box", progress: bool = False,
+                         solver=None) -> np.ndarray:
+    """Super-resolve a 3-D array ``(X, Y, Z)`` by integer ``factors`` per voxel axis (1 = kept).
+
+    * two axes upsampled (in-plane): the planes spanned by them, one by one;
+    * one axis (through-plane, as SMORE): the 2-D SR, degrading that axis only, runs on the two sets
+      of planes that contain the axis (e.g. sagittal and coronal for the slice axis) and the two
+      results are averaged — each direction sees the other in-plane axis at full resolution.
+    """
+    fs = tuple(int(f) for f in factors)
+    if len(fs) != 3 or any(f < 1 for f in fs) or data.ndim != 3:
+        raise ValueError(f"expected a 3-D volume and three factors >= 1, got shape {data.shape} and {factors}")
+    up = [i for i, f in enumerate(fs) if f > 1]
+    if not up:
+        return np.array(data, np.float32)
+    if len(up) == 3:
+        raise ValueError("super-resolve at most two axes at once (in-plane) or one (through-plane)")
+    solver = solver or build_solver(method, options, task="sr", weights=weights, device=device)
+    kw = dict(seed=seed, solver=solver, degradation=degradation, progress=progress)
+    if len(up) == 2:
+        k = ({0, 1, 2} - set(up)).pop()
+        planes = np.moveaxis(data, k, 0)
+        return np.moveaxis(super_resolve(planes, (fs[up[0]], fs[up[1]]), method, **kw), 0, k)
+    a = up[0]
+    results = []
+    for o in (i for i in range(3) if i != a):  # planes indexed along o, spanned by a and the third axis
+        planes = np.moveaxis(data, o, 0)  # (n_o, ...) with a and the third axis in their order
+        pf = tuple(fs[a] if ax == a else 1 for ax in range(3) if ax != o)
+        results.append(np.moveaxis(super_resolve(planes, pf, method, **kw), 0, o))
+    return np.mean(results, 0).astype(np.float32)
+
+
+def resolve_axis(axis: str, zooms, scale: int | None) -> tuple[tuple[int, int, int], str]:
+    """``(factors per voxel axis, description)`` for ``--axis`` inplane | slice | auto | 0 | 1 | 2.
+
+    ``slice`` is the axis with the largest voxel size (the last one when all are equal); ``auto``
+    is ``slice`` when the voxels are anisotropic (largest / smallest ≥ 1.5), else ``inplane``.
+    Without ``scale`` a through-plane factor is the rounded voxel-size ratio."""
+    z = [float(v) for v in zooms[:3]]
+    if axis == "auto":
+        axis = "slice" if max(z) / max(min(z), 1e-9) >= 1.5 else "inplane"
+    if axis == "inplane":
+        if not scale:
+            raise ValueError("--scale is needed for in-plane super-resolution")
+        return (scale, scale, 1), f"in-plane x{scale}"
+    if axis == "slice":
+        k = int(np.argmax(z)) if max(z) > min(z) else 2
+    elif axis in ("0", "1", "2"):
+        k = int(axis)
+    else:
+        raise ValueError(f"--axis must be inplane, slice, auto, 0, 1 or 2, got {axis!r}")
+    thin = min(v for i, v in enumerate(z) if i != k)
+    f = scale or int(round(z[k] / max(thin, 1e-9)))
+    if not 2 <= f <= 5:
+        raise ValueError(f"through-plane factor along voxel axis {k} ({z[k]:g} mm over {thin:g} mm) is {f}; "
+                         "give --scale 2..5")
+    fs = [1, 1, 1]
+    fs[k] = f
+    return tuple(fs), f"through-plane x{f} along voxel axis {k}"
+
+
+def resampled_affine(affine: np.ndarray, factors, shape_hr, degradation: str = "box") -> np.ndarray:
+    """The affine of a volume upsampled by ``factors`` per voxel axis: voxel sizes / factor, origin
+    moved so every low-resolution voxel centre stays where it was (high-resolution index j sits at
+    low-resolution index ``(j − offset) / f``, ``offset`` from ``physics.sr.sample_offset``);
+    orientation kept."""
+    t = np.eye(4)
+    for ax, f in enumerate(factors):
+        if f > 1:
+            t[ax, ax] = 1.0 / f
+            t[ax, 3] = -sample_offset(int(shape_hr[ax]), int(f), degradation) / f
+    return np.asarray(affine, float) @ t
+
+
+def _check_finite(vol: np.ndarray, path) -> None:
+    if vol.size == 0 or not np.isfinite(vol).all():
+        raise ValueError(f"{path}: the super-resolved volume is empty or not finite; nothing written")
+
+
+def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict | None = None, *, axis="inplane",
+                        degradation: str = "box", weights=None, seed: int = 0, device="cpu", progress: bool = True):
+    """A 2-D, 3-D or 4-D NIfTI (any stored dtype; 4-D: volume by volume) → float32 NIfTI whose affine
+    keeps the orientation and the world position of every input voxel centre."""
+    import nibabel as nib
+
+    img = nib.load(str(inp))
+    data = np.asarray(img.get_fdata(dtype=np.float32))
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim not in (3, 4):
+        raise ValueError(f"{inp}: expected a 2-D, 3-D or 4-D NIfTI image, got shape {data.shape}")
+    factors, what = resolve_axis(axis, img.header.get_zooms()[:3], scale)
+    vols = data[..., None] if data.ndim == 3 else data
+    solver = build_solver(method, options, task="sr", weights=weights, device=device)
+    outs = []
+    for v in tqdm(range(vols.shape[-1]), desc="volumes", disable=not progress or vols.shape[-1] == 1):
+        outs.append(super_resolve_volume(vols[..., v], factors, method, seed=seed, solver=solver,
+                                         degradation=degradation, progress=progress))
+    sr = np.stack(outs, -1) if data.ndim == 4 else outs[0]
+    _check_finite(sr, inp)
+    affine = resampled_affine(img.affine, factors, sr.shape, degradation)
+    hdr = img.header.copy()
+    hdr.set_data_dtype(np.float32)
+    res = nib.Nifti1Image(sr, affine, hdr)
+    res.header.set_zooms(tuple(float(z) / f for z, f in zip(img.header.get_zooms()[:3], factors))
+                         + tuple(img.header.get_zooms()[3:]))
+    res.header["scl_slope"], res.header["scl_inter"] = 1.0, 0.0
+    res.set_sform(affine, code=int(img.header["sform_code"]) or 1)
+    res.set_qform(affine, code=int(img.header["qform_code"]) or 1)
+    out = Path(out)
+    suffix = ".nii.gz" if str(out).endswith(".gz") else ".nii"
+    with atomic_path(out) as tmp:
+        nib.save(res, tmp + suffix)
+        Path(tmp + suffix).replace(tmp)
+    return data.shape, sr.shape, what
+
+
+def super_resolve_file(inp, out, scale: int | None, method: str, options: dict | None = None, *, weights=None,
+                       seed: int = 0, device="cpu", axis: str = "inplane", degradation: str = "box",
+                       progress: bool = True) -> tuple[tuple, tuple, str]:
+    """Read ``inp``, super-resolve it, write ``out`` (kind from its suffix); returns (in shape, out shape,
+    what was done). NIfTI input keeps its geometry (``super_resolve_nifti``); .npy / PNG images are
+    super-resolved in-plane."""
     inp, out = Path(inp), Path(out)
     if not inp.exists():
         raise FileNotFoundError(f"{inp}: input not found")
+    if inp.name.lower().endswith((".nii", ".nii.gz")) and out.name.lower().endswith((".nii", ".nii.gz")):
+        return super_resolve_nifti(inp, out, scale, method, options, axis=axis, degradation=degradation,
+                                   weights=weights, seed=seed, device=device, progress=progress)
+    if axis not in ("inplane", "auto"):
+        raise ValueError(f"{inp}: --axis {axis} needs a NIfTI input and output (voxel axes and sizes)")
+    if not scale:
+        raise ValueError("--scale is needed for in-plane super-resolution")
     vol, geo, kind = read_image(inp)
-    sr = super_resolve(vol, scale, method, options, weights=weights, seed=seed, device=device)
+    sr = super_resolve(vol, scale, method, options, weights=weights, seed=seed, device=device,
+                       degradation=degradation, progress=progress)
+    _check_finite(sr, inp)
     write_image(out, sr, geo, kind if out.suffix.lower() not in (".npy", ".png") else out.suffix[1:], factor=scale)
-    return vol.shape[1:], sr.shape[1:], len(sr)
+    return vol.shape[1:], sr.shape[1:], f"in-plane x{scale}, {len(sr)} slices"

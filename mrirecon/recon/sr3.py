@@ -35,7 +35,7 @@ class BicubicOptions(Options):
 @register("bicubic", BicubicOptions, task="sr", summary="bicubic interpolation (clamped at 0)")
 def solve_bicubic(physics, y: torch.Tensor, prior=None, *, init=None, options: BicubicOptions | None = None,
                   generator=None, callback=None) -> Result:
-    return Result(image=bicubic_upsample(y.real if y.is_complex() else y, physics.factor).clamp_min(0))
+    return Result(image=physics.upsample(y.real if y.is_complex() else y).clamp_min(0))
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: SR3Options | N
     o = options or SR3Options()
     y = (y.abs() if y.is_complex() else y).float()
     scale = measurement_scale(physics, y)  # the loop works at this scale; the condition must too
-    cond = bicubic_upsample(y / bshape(scale, y), physics.factor)
+    cond = physics.upsample(y / bshape(scale, y))
     yc = y.to(torch.complex64)
     x_init = init if init is not None else (physics.init(yc) if o.t0 < 1 else None)
     r = posterior_sample(physics, yc, prior.conditioned(cond), x_init, o.t0, o, generator, callback)
