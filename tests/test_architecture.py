@@ -77,6 +77,7 @@ FORBIDDEN = {  # layer -> layers it must not import (also inside functions)
     "mrirecon.eval": ("mrirecon.recon", "mrirecon.pipeline", "mrirecon.train", "mrirecon.cli"),
     "mrirecon.pipeline": ("mrirecon.train", "mrirecon.cli"),
     "mrirecon.train": ("mrirecon.pipeline", "mrirecon.cli"),
+    "mrirecon.interop": ("mrirecon.pipeline", "mrirecon.train", "mrirecon.cli"),
 }
 
 

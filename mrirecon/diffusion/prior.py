@@ -85,10 +85,10 @@ class DiffusionPrior:
     def __call__(self, x, t):
         return self.eps(x, t)
 
-    @torch.no_grad()
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """Tweedie estimate E[x0 | x0 + σ n] for complex ``x`` ``(batch, H, W)`` at the networks' scale
-        (peak ~1), from the nearest timestep: x_t = α_t x, then x̂0 = (x_t − σ_t ε̂)/α_t."""
+        (peak ~1), from the nearest timestep: x_t = α_t x, then x̂0 = (x_t − σ_t ε̂)/α_t. Differentiable
+        (guidance methods such as DPS need ∂x̂0/∂x); wrap calls in ``torch.no_grad()`` otherwise."""
         t = self.schedule.t_for_sigma(sigma)
         ab = float(self.schedule.alpha_bar(t))
         xt = x * ab ** 0.5

@@ -1,0 +1,224 @@
+"""Peer comparison (issue 21): our solvers against deepinv 0.5.0's DiffPIR and DPS, all with OUR
+shipped prior (deepinv gets it through ``mrirecon.interop.deepinv``), on the same slices, masks and
+noise.
+
+Runs in the separate environment made by ``benchmarks/setup_deepinv.sh`` (deepinv pulls torchvision,
+which must stay out of the project's own .venv):
+
+    bash benchmarks/setup_deepinv.sh
+    .venv-deepinv/bin/python benchmarks/bench_peers.py --coils 1 --R 4 --out bench_out/peers/c1_R4.json
+    .venv-deepinv/bin/python benchmarks/bench_peers.py --table bench_out/peers/*.json   # Markdown tables
+
+Data: ``--slices`` axial Colin27 slices (the validation volume, never trained on) from
+``data/prepared/val_128.npz``, simulated as ``bench_robust.py`` does (smooth random phase, ``--coils``
+birdcage coils of radius 1.5 or single-coil, complex noise at ``--snr`` dB), undersampled with
+fastMRI's random mask seeded by a file name per slice (``peer<i>.h5``; R=4: centre fraction 0.08, R=8:
+0.04). ESPIRiT maps from the ACS lines for multi-coil (as ``mrirecon reconstruct`` does). Scored
+(PSNR / SSIM, fastMRI definitions, magnitude) against the noiseless image. Every method sees the
+measurement divided by max|Aᴴy| (the networks' scale); deepinv's physics is our operator wrapped as
+a ``deepinv.physics.LinearPhysics`` on (real, imaginary) channels, with the noise σ of that scaled
+measurement (known, as DiffPIR's ρ_t = λσ²/σ̄_t² needs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _deepinv():
+    """Import deepinv beside the CPU torch: torchvision's compiled ops do not load there, and its
+    fake-kernel registrations fail on import; deepinv's samplers never call those ops."""
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    import deepinv
+
+    return deepinv
+
+
+def make_cell(data, n, coils, R, snr, seed=0):
+    from mrirecon.data.masks import RandomMaskFunc, mask_2d, seed_from_filename
+    from mrirecon.data.synth import SimConfig, simulate_kspace
+    from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
+    from mrirecon.physics.coils import estimate_maps
+    from mrirecon.physics.fft import ifft2c, rss
+    from mrirecon.data.prepare import load_split
+
+    imgs = load_split(data, "val", 128, orientation="axial")
+    sel = imgs[np.linspace(int(len(imgs) * 0.35), int(len(imgs) * 0.7), n).astype(int)].astype(np.float32)
+    k, _ = simulate_kspace(sel, SimConfig(coils=coils, snr_db=snr, coil_radius=1.5, seed=seed))
+    clean, _ = simulate_kspace(sel, SimConfig(coils=coils, snr_db=300.0, coil_radius=1.5, seed=seed))
+    ci = ifft2c(clean)
+    target = (rss(ci, 1) if coils > 1 else ci.abs()).numpy()
+    cf = {4: 0.08, 8: 0.04}.get(R, 0.32 / R)
+    items = []
+    for i in range(n):
+        mask, _ = mask_2d(RandomMaskFunc([cf], [R]), tuple(k.shape[-2:]), seed=seed_from_filename(f"peer{i}.h5"))
+        y = k[i:i + 1] * mask
+        if coils > 1:
+            maps = estimate_maps(y[0], mask[0])[0]
+            op = MultiCoilMRI(mask, maps[None])
+        else:
+            op = SingleCoilMRI(mask)
+        sigma = op.estimate_noise(y)
+        scale = float(op.adjoint(y).abs().amax())
+        items.append({"op": op, "y": y / scale, "scale": scale, "target": target[i] / scale,
+                      "sigma": float(sigma.flatten()[0]) / scale if sigma is not None else 0.0})
+    return items
+
+
+def score(items, images):
+    from mrirecon.eval.metrics import evaluate_volume
+
+    t = np.stack([it["target"] for it in items])
+    p = np.stack([np.abs(x) for x in images])
+    m = evaluate_volume(t, p)
+    return round(float(m["PSNR"]), 3), round(float(m["SSIM"]), 4)
+
+
+def ours(items, method, options, weights=None):
+    from mrirecon.diffusion.schedule import item_generators
+    from mrirecon.pipeline.solvers import build_solver
+
+    solver = build_solver(method, options, device="cpu")
+    out, nfe = [], 0
+    for i, it in enumerate(items):
+        r = solver(it["op"], it["y"], generator=item_generators(1000 + i, 1, torch.device("cpu")))
+        out.append(r.image[0].numpy())
+        nfe = r.nfe
+    return out, nfe
+
+
+class _Wrapped:
+    """Our operator as deepinv LinearPhysics on (B, 2, H, W) images and (B, 2·C, H, W) measurements."""
+
+    def __new__(cls, dinv, op, sigma):
+        def ch(z):  # complex (1, [C,] H, W) -> real (1, 2[·C], H, W)
+            z = z if z.dim() == 4 else z[:, None]
+            return torch.cat([z.real, z.imag], 1)
+
+        def unch(t, coils):
+            c = t.shape[1] // 2
+            z = torch.complex(t[:, :c], t[:, c:])
+            return z if coils > 1 else z[:, 0]
+
+        coils = op.num_coils
+        A = lambda x: ch(op.forward(torch.complex(x[:, 0], x[:, 1])))  # noqa: E731
+        At = lambda y: ch(op.adjoint(unch(y, coils)))  # noqa: E731
+        phys = dinv.physics.LinearPhysics(A=A, A_adjoint=At, noise_model=dinv.physics.GaussianNoise(sigma=sigma),
+                                          max_iter=50, tol=1e-6)
+        phys.ch = ch
+        return phys
+
+
+def peers(items, which, nfe, **kw):
+    dinv = _deepinv()
+    from mrirecon.interop.deepinv import as_deepinv_denoiser
+    from mrirecon.pipeline.solvers import load_prior
+
+    den = as_deepinv_denoiser(load_prior(None, torch.device("cpu")))
+    out = []
+    for i, it in enumerate(items):
+        # per real channel: the complex noise sigma / sqrt(2)
+        phys = _Wrapped(dinv, it["op"], it["sigma"] / np.sqrt(2))
+        y = phys.ch(it["y"] if it["y"].dim() == 4 else it["y"])
+        torch.manual_seed(2000 + i)
+        with torch.no_grad() if which == "diffpir" else torch.enable_grad():
+            if which == "diffpir":
+                model = dinv.sampling.DiffPIR(den, dinv.optim.data_fidelity.L2(), sigma=it["sigma"] / np.sqrt(2),
+                                              max_iter=nfe, zeta=kw.get("zeta", 1.0), lambda_=kw.get("lam", 7.0))
+                x = model(y, phys, x_init=phys.A_adjoint(y))
+            else:
+                model = dinv.sampling.DPS(den, num_steps=nfe, weight=kw.get("weight", 1.0), solver="ddim",
+                                          dtype=torch.float32)
+                x = model(y, phys, x_init=(1, 2, *it["target"].shape))
+        x = x.detach()
+        out.append(torch.complex(x[0, 0], x[0, 1]).numpy())
+    return out
+
+
+def run(a):
+    items = make_cell(a.data, a.slices, a.coils, a.R, a.snr)
+    rows = []
+    cell = {"coils": a.coils, "R": a.R, "snr": a.snr, "slices": a.slices}
+
+    def rec(solver, cfg, nfe, imgs, t0):
+        psnr, ssim = score(items, imgs)
+        row = {**cell, "solver": solver, "config": cfg, "nfe": nfe, "psnr": psnr, "ssim": ssim,
+               "s_per_slice": round((time.time() - t0) / len(items), 2)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(rows, indent=1))
+
+    for spec in a.ours.split(";"):
+        if not spec:
+            continue
+        method, _, kv = spec.partition(":")
+        from mrirecon.recon.options import parse_assignment
+
+        opts = dict(parse_assignment(x) for x in filter(None, kv.split(",")))
+        t0 = time.time()
+        imgs, nfe = ours(items, method, opts)
+        rec(f"ours {method}", kv or "default", nfe, imgs, t0)
+    for spec in a.peers.split(";"):
+        if not spec:
+            continue
+        which, _, kv = spec.partition(":")
+        kw = {k: float(v) for k, v in (x.split("=") for x in filter(None, kv.split(",")))}
+        nfe = int(kw.pop("nfe"))
+        t0 = time.time()
+        imgs = peers(items, which, nfe, **kw)
+        rec(f"deepinv {which}", ",".join(f"{k}={v:g}" for k, v in kw.items()), nfe, imgs, t0)
+
+
+def table(files):
+    rows = [r for f in files for r in json.loads(Path(f).read_text())]
+    cells = sorted({(r["coils"], r["R"]) for r in rows})
+    print("| coils | R | solver | config | NFE | PSNR | SSIM | s/slice |\n|---|---|---|---|---|---|---|---|")
+    for c in cells:
+        for r in sorted((r for r in rows if (r["coils"], r["R"]) == c), key=lambda r: (r["solver"], r["nfe"])):
+            print(f"| {r['coils']} | {r['R']} | {r['solver']} | {r['config']} | {r['nfe']} | {r['psnr']:.2f} | "
+                  f"{r['ssim']:.3f} | {r['s_per_slice']} |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--check", action="store_true", help="import deepinv and run the adapter once")
+    p.add_argument("--table", nargs="*", help="print the Markdown table of these result files")
+    p.add_argument("--data", default="data/prepared")
+    p.add_argument("--slices", type=int, default=8)
+    p.add_argument("--coils", type=int, default=1)
+    p.add_argument("--R", type=int, default=4)
+    p.add_argument("--snr", type=float, default=30.0)
+    p.add_argument("--ours", default="ccdf:;ccdf:steps=20;red-diff:;diffusion:steps=100;"
+                                     "diffusion:steps=100,dc_mode=prox,dc_weight=auto;dps:steps=20;dps:steps=50")
+    p.add_argument("--peers", default="diffpir:nfe=20,lam=1,zeta=1;diffpir:nfe=100,lam=7,zeta=0.1;"
+                                      "diffpir:nfe=100,lam=1,zeta=1;dps:nfe=20;dps:nfe=50")
+    p.add_argument("--out", default="bench_out/peers/peers.json")
+    a = p.parse_args()
+    if a.table is not None:
+        return table(a.table)
+    _deepinv()  # before diffusers is imported: it imports torchvision too
+    if a.table is not None:
+        return table(a.table)
+    if a.check:
+        _deepinv()
+        from mrirecon.interop.deepinv import as_deepinv_denoiser
+        from mrirecon.pipeline.solvers import load_prior
+
+        den = as_deepinv_denoiser(load_prior(None, torch.device("cpu")))
+        x = torch.zeros(1, 2, 32, 32)
+        print("deepinv adapter ok:", tuple(den(x + 0.1 * torch.randn_like(x), 0.1).shape))
+        return
+    run(a)
+
+
+if __name__ == "__main__":
+    main()
