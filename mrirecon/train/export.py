@@ -18,6 +18,25 @@ import numpy as np
 from mrirecon.models.io import load_model, save_model
 
 
+ROBUST_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
+  at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
+  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15); contrast — a quarter
+  tissue-class synthesis (4–8 intensity classes, one random intensity each, Gaussian blur, a little original
+  texture), 30 % non-monotone and 30 % monotone random intensity remaps, the rest unchanged — and a bias field
+  on half the items; random smooth phase"""
+BASIC_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
+  at 128², three orientations); random smooth phase, flips/rotation/zoom"""
+
+
+UNET_ROBUST = """; acquisition — 30 % single-coil, else 2–16 coils, half birdcage maps (radius
+  0.6–1.6), half surface loops at random positions on an ellipse; a quarter of the multi-coil inputs use ESPIRiT maps
+  estimated from the undersampled ACS lines (as at inference), the rest the true maps; SNR 15–50 dB, 10 % noiseless;
+  masks fastMRI random / equispaced or Gaussian, R uniform in 2–10, centre fraction 0.32/R. The network is
+  noise-blind (no σ, no R input)."""
+UNET_BASIC = """; half single-coil, half 4–12-coil birdcage maps, complex noise 25–40 dB. Masks: fastMRI random,
+  R ∈ {4, 8} with centre fractions 0.08 / 0.04, drawn on the fly."""
+
+
 def _pick(run: Path, *fallbacks: str) -> Path | None:
     for sub in ("best", *fallbacks):
         if (run / sub / "config.json").exists():
@@ -48,29 +67,30 @@ def main(argv=None) -> int:
 def export_unet(run: Path, dest: Path, half: bool) -> None:
     net = load_model(_pick(run))
     meta = dict(net.meta)
-    meta["eps0_mean"] = float(np.mean(list(meta.get("eps0", {"x": 0.01}).values())))
+    meta["eps0"] = {k: v for k, v in meta.get("eps0", {"x": 0.01}).items() if k != "mix"}  # fixed-R sets only
+    meta["eps0_mean"] = float(np.mean(list(meta["eps0"].values())))
     state = json.loads((run / "last" / "state.json").read_text())
     out = save_model(net, dest / "unet", meta=meta, half=half)
     v = meta.get("validation", {})
     rows = "\n".join(f"| {k} | {r['zf_PSNR']:.2f} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for k, r in v.items())
+    data = (ROBUST_DATA + UNET_ROBUST) if meta.get("recipe") == "robust" else (BASIC_DATA + UNET_BASIC)
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default U-Net initializer
 
 - Architecture: fastMRI-style U-Net, config {json.dumps(net.config_dict())}, {sum(p.numel() for p in net.parameters()):,} parameters.
 - Input / output: complex image as 2 channels (real, imag), normalised by the input's peak. Input: the
   zero-filled image for single-coil data; for multi-coil data {json.dumps(meta.get("input", {"mode": "adjoint"}))}
   ("sense": CG-SENSE argmin |Ax-y|^2 + mu|x|^2, iters CG steps, so parallel imaging unfolds the aliasing first).
-- Training history: {json.dumps(state.get("switches", []))} (input-mode switches: the network was trained on
-  A^H y inputs until the first switch, then fine-tuned on the CG-SENSE inputs; the best checkpoint is chosen
-  after the last switch).
-- Data: `mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
-  at 128², three orientations); random smooth phase, flips/rotation/zoom; half single-coil, half 4–12-coil
-  birdcage maps, complex noise 25–40 dB.
-- Masks: fastMRI random, R ∈ {{4, 8}} with centre fractions 0.08 / 0.04, drawn on the fly. Loss: L1.
+- Training history: {json.dumps(state.get("switches", []))} (switches of input mode or training recipe: trained on
+  A^H y inputs until step 1550, then fine-tuned on the CG-SENSE inputs, and from the recipe switch on the robust
+  distribution; the best checkpoint is chosen after the last switch).
+- Data: {data}
+- Loss: L1.
 - Selected checkpoint: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation PSNR),
   wall time {meta.get('wall_seconds')} s at that step on 1 CPU thread (2-core machine, sharing it with the prior's training).
-- Validation (48 Colin27 slices, fixed masks, magnitude PSNR / SSIM at the network scale):
+- Validation (48 Colin27 slices, magnitude PSNR / SSIM at the network scale; R4 / R8: fixed random masks,
+  half 4–12-coil birdcage, 25–40 dB; mix: the robust recipe's distribution with fixed seeds):
 
-| R | zero-filled PSNR | U-Net PSNR | U-Net SSIM |
+| set | zero-filled PSNR | U-Net PSNR | U-Net SSIM |
 |---|---|---|---|
 {rows}
 
@@ -93,8 +113,11 @@ def export_prior(run: Path, dest: Path, half: bool) -> None:
 - Architecture: `diffusers.UNet2DModel` (no attention, fully convolutional), config {json.dumps(net.config_dict())},
   {sum(p.numel() for p in net.parameters()):,} parameters; EMA weights (decay {state['config']['ema']}).
 - Task: ε-prediction MSE on complex images as 2 channels; VP/DDPM schedule {json.dumps(meta.get('schedule'))}.
-- Data: `mrirecon data prepare` training split (see the U-Net card), random 64×64 crops of whole-slice-normalised
-  complex images (smooth random phase, flips/rotation/zoom, intensity 0.8–1.1).
+- Data: {(ROBUST_DATA if meta.get("recipe") == "robust" else BASIC_DATA)}; random 64×64 crops of whole-slice-normalised
+  complex images, intensity 0.8–1.1.
+- Scale of the data: images with peak magnitude about 1 — for MRI, k-space divided by max|Aᴴy| (every mrirecon
+  solver does this before calling the prior; `mrirecon.interop.deepinv` documents the same for deepinv users).
+  `prior.denoise(x, sigma)` is Tweedie's estimate at the timestep nearest to σ (`schedule.t_for_sigma`).
 - Training timesteps: {state['config']['t_sampling']} (half uniform over [0, T), half uniform over [0, {state['config']['low_frac']}·T)).
 - Trained: {state['step']} steps, batch {state['config']['batch_size']}, lr {state['config']['lr']}, wall time {state['wall_seconds']:.0f} s
   on 1 CPU thread (2-core machine shared with the U-Net's training).
