@@ -42,7 +42,7 @@ def slices(data: str, n: int, contrast: str) -> np.ndarray:
     return sel
 
 
-def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True):
+def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag=""):
     from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
     from mrirecon.data.synth import SimConfig, simulate_kspace
     from mrirecon.diffusion.schedule import item_generators
@@ -90,14 +90,16 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
         rows["cs 1e-3"] = {"PSNR": round(grid[1e-3]["PSNR"], 3), "SSIM": round(grid[1e-3]["SSIM"], 4)}
         add("cs auto", lambda: cs.solve(op, y, options=cs.CSOptions(lamda="auto"), generator=gens()).image)
     net, prior = nets
-    if "unet" in methods:
+    if "unet" in methods and not tag:
         add("unet+dc", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu=0.02)).image)
-        add("unet+dc auto", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu="auto")).image)
-    if "ccdf" in methods:
+    if "unet" in methods:
+        add("unet+dc auto" + tag, lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu="auto")).image)
+    if "ccdf" in methods and not tag:
         add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                        options=ccdf.CCDFOptions(dc_weight=0.05)).image)
-        add("ccdf dc auto", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
-                                               options=ccdf.CCDFOptions(dc_weight="auto")).image)
+    if "ccdf" in methods:
+        add("ccdf dc auto" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
+                                                     options=ccdf.CCDFOptions(dc_weight="auto")).image)
     if "red-diff" in methods and slow:
         add("red-diff", lambda: red_diff.solve(op, y, prior, init=net, generator=gens(),
                                                options=red_diff.REDDiffOptions(obs_weight=1.0)).image)
@@ -165,6 +167,31 @@ def targets(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def targets16(rows: list[dict], tag: str) -> str:
+    """Issue 16's targets: the retrained U-Net + DC ≥ best-grid CS in every cell and ≥ the previous
+    U-Net on average; CCDF with the new prior ≥ the new U-Net + 1.0 dB on average."""
+    rows = [r for r in rows if f"unet+dc auto{tag}" in r["methods"] and "cs best-grid" in r["methods"]]
+    if not rows:
+        return "no rows with both cs best-grid and the tagged columns"
+    m = lambda r, k: r["methods"][k]["PSNR"]  # noqa: E731
+    d_cs = [m(r, f"unet+dc auto{tag}") - m(r, "cs best-grid") for r in rows]
+    missed = [f"{r['contrast']} {r['snr']:.0f}dB {r['coils']}c{'/r' + str(r['radius']) if r['coils'] > 1 else ''} "
+              f"R{r['R']} {r['mask'][:5]} ({d:+.2f})" for r, d in zip(rows, d_cs) if d < 0]
+    old = [r for r in rows if "unet+dc auto" in r["methods"]]
+    mean = lambda k, rs: float(np.mean([m(r, k) for r in rs]))  # noqa: E731
+    lines = ["| target | result |", "|---|---|",
+             f"| new U-Net + DC ≥ CS best-grid in every cell | {len(rows) - len(missed)}/{len(rows)} cells; missed: "
+             f"{'; '.join(missed[:10])}{' …' if len(missed) > 10 else ''} |"]
+    if old:
+        lines.append(f"| new U-Net ≥ previous U-Net on average | {mean(f'unet+dc auto{tag}', old):.2f} vs "
+                     f"{mean('unet+dc auto', old):.2f} dB ({len(old)} cells) |")
+    cc = [r for r in rows if f"ccdf dc auto{tag}" in r["methods"]]
+    if cc:
+        lines.append(f"| new CCDF ≥ new U-Net + 1.0 dB on average | {mean(f'ccdf dc auto{tag}', cc):.2f} vs "
+                     f"{mean(f'unet+dc auto{tag}', cc):.2f} + 1.0 dB ({len(cc)} cells) |")
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="data/prepared")
@@ -179,6 +206,12 @@ def main():
     p.add_argument("--out", default="bench_out/robust/results.json")
     p.add_argument("--table", nargs="*", default=None, help="print the tables of these result files and exit")
     p.add_argument("--columns", default=None, help="with --table: the methods to show (comma-separated)")
+    p.add_argument("--unet", default=None, help="U-Net weights folder (default: the shipped ones)")
+    p.add_argument("--prior", default=None, help="prior weights folder (default: the shipped ones)")
+    p.add_argument("--tag", default="", help="suffix of the unet / ccdf column names (e.g. ' new'): other weights, "
+                                             "merged with earlier files by --table; rows of a tagged run need only "
+                                             "zero-filled and the tagged columns")
+    p.add_argument("--issue16", action="store_true", help="with --table: issue 16's targets for the columns tagged --tag")
     a = p.parse_args()
     if a.table is not None:
         merged: dict = {}  # files may hold other methods of the same cells: merge them
@@ -191,7 +224,10 @@ def main():
                     merged[key] = r
         rows = list(merged.values())
         print(table(rows, a.columns.split(",") if a.columns else None))
-        if not a.columns:
+        if a.issue16:
+            print()
+            print(targets16(rows, a.tag))
+        elif not a.columns:
             print()
             print(targets(rows))
         return
@@ -200,7 +236,7 @@ def main():
     from mrirecon.models import load_model
     from mrirecon.resources import weights_dir
 
-    nets = (load_model(weights_dir("unet")), DiffusionPrior.load(weights_dir("prior")))
+    nets = (load_model(a.unet or weights_dir("unet")), DiffusionPrior.load(a.prior or weights_dir("prior")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(out.read_text()) if out.exists() else []
@@ -218,7 +254,8 @@ def main():
                                 continue
                             t = time.time()
                             slow = mk == "random" and radius in (0.0, float(a.radii.split(",")[0]))
-                            m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow)
+                            m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow,
+                                                tag=a.tag)
                             rows.append({"contrast": contrast, "snr": snr, "coils": coils, "radius": radius, "R": R,
                                          "mask": mk, "methods": m, **extra, "seconds": round(time.time() - t, 1)})
                             out.write_text(json.dumps(rows, indent=1))
