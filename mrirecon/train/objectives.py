@@ -356,6 +356,10 @@ class SR3TrainConfig(TrainConfig):
     scales: tuple[int, ...] = field((2, 4), "SR factors, alternating by step")
     crop: int = field(64, "random HR crop size")
     loss: str = field("l1", "l1 or l2 on ε")
+    degradations: tuple[str, ...] = field(("box",), "LR models drawn per item: box, kspace, gaussian "
+                                                    "(physics.sr.Degrade)")
+    one_axis_prob: float = field(0.0, "fraction of items degraded along one random in-plane axis only (SMORE: "
+                                      "what through-plane SR applies to the orthogonal planes)")
 
 
 def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch.Tensor:
@@ -396,11 +400,14 @@ class SR3Objective(Objective):
         self.val_pairs = {s: self._pair(hr, s) for s in c.scales}
 
     @staticmethod
-    def _pair(hr: torch.Tensor, scale: int):
-        """(bicubic-upsampled block-mean LR, HR) of HR images ``(n, H, W)``, normalised by HR's peak."""
-        from mrirecon.physics.sr import Downsample, bicubic_upsample
+    def _pair(hr: torch.Tensor, scale, kind: str = "box"):
+        """(cubic-upsampled LR, HR) of HR images ``(n, H, W)`` for ``physics.sr.Degrade(scale, kind)``
+        (``scale`` an integer or per-axis factors), normalised by HR's peak — the condition is the
+        operator's own ``upsample``, as at inference."""
+        from mrirecon.physics.sr import Degrade
 
-        up = bicubic_upsample(Downsample(scale).forward(hr), scale)
+        op = Degrade(scale, kind)
+        up = op.upsample(op.forward(hr))
         peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
         return (up / peak)[:, None], (hr / peak)[:, None]
 
@@ -413,8 +420,13 @@ class SR3Objective(Objective):
         from mrirecon.train.sources import crop_or_pad, item_generator
 
         g = item_generator(*seed)
-        hr = crop_or_pad(self.src.magnitude(i, g), self.cfg.crop, g)
-        up, hr = self._pair(hr[None], scale)
+        c = self.cfg
+        hr = crop_or_pad(self.src.magnitude(i, g), c.crop, g)
+        kind = c.degradations[int(torch.randint(0, len(c.degradations), (1,), generator=g))]
+        factors = (scale, scale)
+        if c.one_axis_prob > 0 and float(torch.rand(1, generator=g)) < c.one_axis_prob:
+            factors = (scale, 1) if bool(torch.rand(1, generator=g) < 0.5) else (1, scale)
+        up, hr = self._pair(hr[None], factors, kind)
         sg = sample_sqrt_gamma(self.schedule, 1, g)[0]
         noise = torch.randn(hr.shape[1:], generator=g)
         return up[0], hr[0], sg, noise
