@@ -8,6 +8,8 @@ Each step at timestep t (to t' < t, or −1 for the clean image):
    subtracted after the update;
 3. |x̂₀| clipped at ``clip_x0``; ``x0_map(x̂₀, t)`` (e.g. the operator's data-consistency map);
 4. x_{t'} = √ᾱ_{t'} x̂₀ + √(1−ᾱ_{t'}−σ²) ε̂ + σ z (DDIM with η; η = 1 with consecutive steps is DDPM);
+   with ``zeta`` (DiffPIR's update) instead x_{t'} = √ᾱ_{t'} x̂₀ + √(1−ᾱ_{t'}) (√(1−ζ) ε̃ + √ζ z), where
+   ε̃ = (x_t − √ᾱ_t x̂₀)/√(1−ᾱ_t) is the noise implied by the *corrected* x̂₀;
 5. ``xt_map(x_{t'}, t')`` (optional, e.g. consistency with the measurement noised to level t').
 
 Images are complex ``(batch, H, W)`` at the networks' scale (peak magnitude ~1). The number of
@@ -32,7 +34,8 @@ def clip_magnitude(x: torch.Tensor, c: float | None) -> torch.Tensor:
 
 def reverse_diffusion(prior, x: torch.Tensor, timesteps: list[int], *, eta: float = 1.0, generator=None,
                       clip_x0: float | None = None, x0_map: Callable | None = None, xt_map: Callable | None = None,
-                      guidance: Callable | None = None, callback: Callable | None = None) -> torch.Tensor:
+                      guidance: Callable | None = None, callback: Callable | None = None,
+                      zeta: float | None = None) -> torch.Tensor:
     """Run the reverse process from ``x`` at ``timesteps[0]`` through ``timesteps``; returns x at t = −1
     (``callback(i, t, x, x0)`` after each step)."""
     sched = prior.schedule
@@ -54,7 +57,10 @@ def reverse_diffusion(prior, x: torch.Tensor, timesteps: list[int], *, eta: floa
             x0 = clip_magnitude(x0, clip_x0)
             if x0_map is not None:
                 x0 = x0_map(x0, t)
-            x = sched.step(x0, eps, t, t_prev, eta, generator)
+            if zeta is None:
+                x = sched.step(x0, eps, t, t_prev, eta, generator)
+            else:
+                x = sched.step_zeta(x, x0, t, t_prev, zeta, generator)
             if correction is not None:
                 x = x - correction
             if xt_map is not None and t_prev >= 0:

@@ -92,6 +92,20 @@ class VPSchedule:
             out = out + sigma * randn_like(out, generator)
         return out
 
+    def step_zeta(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, t_prev: int, zeta: float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """DiffPIR's update (Zhu et al. 2023) from t to t_prev: the noise implied by x_t and the
+        (corrected) x̂0, ε̃ = (x_t − √ᾱ_t x̂0)/√(1−ᾱ_t), mixed with fresh noise by ζ ∈ [0, 1]."""
+        if t_prev < 0:
+            return x0_hat
+        ab_t = float(self.alpha_bar(t))
+        ab_p = float(self.alpha_bar(t_prev))
+        eps = (x_t - math.sqrt(ab_t) * x0_hat) / math.sqrt(max(1 - ab_t, 1e-12))
+        out = math.sqrt(ab_p) * x0_hat + math.sqrt(1 - ab_p) * math.sqrt(max(1 - zeta, 0.0)) * eps
+        if zeta > 0:
+            out = out + math.sqrt(1 - ab_p) * math.sqrt(zeta) * randn_like(out, generator)
+        return out
+
     def timesteps(self, t_start: int, steps: int | None = None, unique: bool = True) -> list[int]:
         """Descending timesteps from ``t_start`` down to 0: every step, or ``steps`` evenly spaced
         (rounded). ``unique=False`` keeps repeated values when ``steps > t_start + 1`` (RED-diff's

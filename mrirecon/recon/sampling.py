@@ -37,6 +37,8 @@ class SamplerOptions(Options):
                                 min=0.0, min_open=True)
     n_samples: int = opt(1, "samples per slice: the result is their mean, with a per-pixel std map", min=1,
                          aliases=("--samples",))
+    diffpir_zeta: float | None = opt(None, "DiffPIR's update instead of DDIM's: the noise implied by the corrected x0, "
+                             "mixed with fresh noise by zeta in [0, 1] (none: DDIM with eta)", min=0.0, max=1.0)
 
 
 def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | None, t0: float, o: SamplerOptions,
@@ -72,7 +74,7 @@ def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | Non
         info["noise_sigma_normalised"] = [round(float(v), 6) for v in sig]
     x0_map, xt_map = consistency_hooks(phys, ys, o.dc, o.dc_mode, weight, sched, gens, o.dc_iters)
     x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, clip_x0=o.clip_x0, x0_map=x0_map, xt_map=xt_map,
-                          callback=callback)
+                          callback=callback, zeta=o.diffpir_zeta)
     if o.final_dc:
         x = phys.consistency(x, ys, o.dc_mode, weight(0) if callable(weight) else weight, o.dc_iters)
     x = x * bshape(sc, x)
