@@ -361,6 +361,16 @@ class SR3TrainConfig(TrainConfig):
     one_axis_prob: float = field(0.0, "fraction of items degraded along one random in-plane axis only (SMORE: "
                                       "what through-plane SR applies to the orthogonal planes)")
 
+    def __post_init__(self):
+        super().__post_init__()
+        from mrirecon.physics.sr import DEGRADATIONS
+
+        bad = [d for d in self.degradations if d not in DEGRADATIONS]
+        if bad or not self.degradations:
+            raise ValueError(f"degradations must be among {', '.join(DEGRADATIONS)}, got {list(self.degradations)}")
+        if not 0 <= self.one_axis_prob <= 1:
+            raise ValueError(f"one_axis_prob must be in [0, 1], got {self.one_axis_prob}")
+
 
 def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch.Tensor:
     """SR3's continuous noise level: √γ ~ U(√ᾱ_t, √ᾱ_{t−1}) for a uniform t."""
