@@ -121,3 +121,24 @@ def test_espirit_and_lowres_maps(phantoms):
     m8, _ = mask_2d(RandomMaskFunc([0.06], [8]), k.shape, seed=0)
     maps8, info8 = estimate_maps(k * m8, m8[0])
     assert info8["method"] == "lowres" and info8["acs_lines"] < 8
+
+
+def test_single_coil_prox_closed_form_matches_cg():
+    """The closed-form proximal step equals CG where CG is well conditioned, and is the exact
+    projection limit (no drift) for tiny μ, per batch item."""
+    from mrirecon.data.masks import RandomMaskFunc, mask_2d
+    from mrirecon.physics import SingleCoilMRI
+    from mrirecon.physics.linop import LinearOp
+
+    m, _ = mask_2d(RandomMaskFunc([0.1], [4]), (32, 32), seed=1)
+    op = SingleCoilMRI(m)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((2, 32, 32), generator=g, dtype=torch.complex64)
+    y = op.forward(torch.randn((2, 32, 32), generator=g, dtype=torch.complex64))
+    mu = torch.tensor([0.1, 2.0])
+    closed = op.prox(x, y, mu)
+    cg = LinearOp.prox(op, x, y, mu, iters=50)
+    assert torch.allclose(closed, cg, atol=1e-4)
+    tiny = op.prox(x, y, 1e-9)
+    assert torch.allclose(op.forward(tiny), y, atol=1e-5)  # consistent
+    assert torch.allclose(tiny, op.consistency(x, y), atol=1e-5)  # = the replacement map

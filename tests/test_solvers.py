@@ -102,7 +102,7 @@ def test_consistency_on_sampled_lines(name, problem, prior, tiny_unet):
 
 def test_ccdf_t0_one_zero_init_is_full_diffusion(prior):
     op, y = PROBLEMS["single"]
-    same = dict(steps=7, eta=1.0, dc_mode="replace", dc_weight=1.0)
+    same = dict(steps=7, eta=1.0, dc_mode="replace", dc_weight=1.0, sigma_scale=1.0, diffpir_zeta=1.0)
     a = ccdf.solve(op, y, prior, init="zeros", options=ccdf.CCDFOptions(t0=1.0, **same), generator=gens(3, y))
     b = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(**same), generator=gens(3, y))
     assert torch.equal(a.image, b.image) and a.nfe == b.nfe == 7
@@ -303,6 +303,7 @@ def test_sampler_diffpir_zeta_option(prior):
     o = diffusion.DiffusionOptions(steps=4, dc_mode="prox", dc_weight=0.05, diffpir_zeta=1.0)
     a = diffusion.solve(op, y, prior, options=o, generator=item_generators(0, y.shape[0]))
     b = diffusion.solve(op, y, prior, options=o, generator=item_generators(0, y.shape[0]))
-    c = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=4, dc_mode="prox", dc_weight=0.05),
+    c = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(steps=4, dc_mode="prox", dc_weight=0.05,
+                                                                        diffpir_zeta=None),
                         generator=item_generators(0, y.shape[0]))
     assert torch.equal(a.image, b.image) and torch.isfinite(a.image).all() and not torch.equal(a.image, c.image)

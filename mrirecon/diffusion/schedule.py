@@ -106,6 +106,19 @@ class VPSchedule:
             out = out + math.sqrt(1 - ab_p) * math.sqrt(zeta) * randn_like(out, generator)
         return out
 
+    def scale_sigmas(self, ts: list[int], factor: float) -> list[int]:
+        """Each timestep t → the one whose noise level σ̄ = √((1−ᾱ)/ᾱ) is nearest to ``factor``·σ̄_t,
+        de-duplicated (descending). ``factor`` < 1 moves a grid's steps toward low noise (DiffPIR,
+        running on images in [−1, 1], sees σ̄_t/2 at step t: ``factor`` 0.5)."""
+        if factor == 1.0:
+            return list(ts)
+        out: list[int] = []
+        for t in ts:
+            m = self.t_for_sigma(float(self.sigma_over_alpha(t)) * factor)
+            if not out or m < out[-1]:
+                out.append(m)
+        return out
+
     def timesteps(self, t_start: int, steps: int | None = None, unique: bool = True) -> list[int]:
         """Descending timesteps from ``t_start`` down to 0: every step, or ``steps`` evenly spaced
         (rounded). ``unique=False`` keeps repeated values when ``steps > t_start + 1`` (RED-diff's

@@ -93,7 +93,7 @@ class LinearOp:
 
     @torch.no_grad()
     def cg_solve(self, y: torch.Tensor, x_ref: torch.Tensor, mu: float, iters: int = 20,
-                 tol: float = 1e-6) -> torch.Tensor:
+                 tol: float = 1e-5) -> torch.Tensor:
         """``argmin_x ‖A x − y‖² + μ ‖x − x_ref‖²`` by conjugate gradients on
         ``(A^H A + μ I) x = A^H y + μ x_ref``, started at ``x_ref``; each batch item has its own CG
         scalars. For SENSE this uses the coil redundancy (parallel imaging)."""
@@ -105,19 +105,21 @@ class LinearOp:
         p = r.clone()
         rs = _dot(r, r)
         rs0 = rs.clamp_min(1e-30)
+        active = rs / rs0 >= tol ** 2  # per item: a converged item stops, whatever the rest of its batch does
         for _ in range(iters):
+            if not bool(active.any()):
+                break
             ap = normal(p)
             pap = _dot(p, ap)
             # breakdown guard: on a singular A^H A (mu = 0) rounding leaves p in the null space, where
             # p^H A^H A p ≈ 0 would give an exploding step; such items stop moving
-            alpha = torch.where(pap > 1e-6 * _dot(p, p), rs / pap.clamp_min(1e-30), torch.zeros_like(rs))
+            alpha = torch.where(active & (pap > 1e-6 * _dot(p, p)), rs / pap.clamp_min(1e-30), torch.zeros_like(rs))
             x = x + _b(alpha, x) * p
             r = r - _b(alpha, r) * ap
             rs_new = _dot(r, r)
-            if bool((rs_new / rs0 < tol ** 2).all()):
-                break
-            p = r + _b(rs_new / rs.clamp_min(1e-30), p) * p
-            rs = rs_new
+            active = active & (rs_new / rs0 >= tol ** 2)
+            p = r + _b(torch.where(active, rs_new / rs.clamp_min(1e-30), torch.zeros_like(rs)), p) * p
+            rs = torch.where(active, rs_new, rs)
         return x
 
     def consistency(self, x: torch.Tensor, y: torch.Tensor, mode: str = "replace", weight: float = 1.0,
@@ -133,9 +135,16 @@ class LinearOp:
           started at x (DDS, Chung et al. 2024): the Krylov subspace around x, stopped early.
         """
         check_consistency(mode, weight)
-        if mode in ("prox", "krylov"):
-            return self.cg_solve(y, x, weight, iters)  # stops early once converged (tol 1e-6)
+        if mode == "prox":
+            return self.prox(x, y, weight, iters)
+        if mode == "krylov":
+            return self.cg_solve(y, x, weight, iters)  # stops early once converged
         return self._replace(x, y, 1.0 if mode == "replace" else weight)
+
+    def prox(self, x: torch.Tensor, y: torch.Tensor, mu, iters: int = 15) -> torch.Tensor:
+        """``argmin_z ‖A z − y‖² + μ ‖z − x‖²`` (``mu`` a number or one per batch item): CG here;
+        operators with a closed form override it."""
+        return self.cg_solve(y, x, mu, iters)
 
     def _replace(self, x: torch.Tensor, y: torch.Tensor, w: float) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -65,6 +65,13 @@ class SingleCoilMRI(_CartesianMRI):
         k = fft2c(x)
         return ifft2c(k - (self.mask * w) * (k - y))
 
+    def prox(self, x, y, mu, iters: int = 15):
+        """Closed form: on the sampled k-space entries (F z)_k = ((F x)_k + y_k / μ) / (1 + 1/μ), i.e.
+        the replacement with weight 1/(1 + μ); exact for any μ ≥ 0, where CG is ill-conditioned."""
+        if torch.is_tensor(mu):
+            mu = mu.to(device=x.device, dtype=torch.float32).reshape(-1, *([1] * (x.dim() - 1)))
+        return self._replace(x, y, 1.0 / (1.0 + mu))
+
     def item_mask(self, i):
         return self.mask[i if self.mask.shape[0] > 1 else 0]
 

@@ -18,7 +18,7 @@ import dataclasses
 import torch
 
 from mrirecon.recon.common import INIT_CHOICES, initial_estimate
-from mrirecon.recon.options import opt
+from mrirecon.recon.options import default_of, opt
 from mrirecon.recon.registry import register
 from mrirecon.recon.sampling import SamplerOptions, posterior_sample
 
@@ -45,6 +45,7 @@ class CCDFOptions(SamplerOptions):
     steps: int | None = _steps(10)
     dc_mode: str = _dc("prox", "auto")[0]
     dc_weight: float | str = _dc("prox", "auto")[1]
+    diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", 1.0)
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled "
                     "(the operator's init; consistent bicubic for SR), zeros", choices=INIT_CHOICES)
     eps0: float | None = opt(None, "initializer's per-pixel squared error for t0=auto (default: from the U-Net's "
@@ -61,6 +62,7 @@ class CCDFSROptions(CCDFOptions):
     steps: int | None = _steps(20)
     dc_mode: str = _dc("replace", 1.0)[0]
     dc_weight: float | str = _dc("replace", 1.0)[1]
+    diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", None)  # not validated for SR
     init: str = opt("zero-filled", "initial estimate when solve() gets none: zero-filled (consistent bicubic), zeros",
                     choices=INIT_CHOICES)
 

@@ -25,6 +25,13 @@ def opt(default, help: str, *, choices=None, min=None, max=None, min_open: bool 
     return dataclasses.field(default=default, metadata=meta)
 
 
+def default_of(cls, name: str, default):
+    """The option ``name`` of options class ``cls`` (help, choices, bounds) with another default —
+    for a method whose defaults differ from the shared ones."""
+    f = cls.__dataclass_fields__[name]
+    return dataclasses.field(default=default, metadata=f.metadata)
+
+
 def _type_parts(hint) -> tuple[set, bool]:
     """The allowed base types of a type hint and whether None is allowed."""
     origin = typing.get_origin(hint)

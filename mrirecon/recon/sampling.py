@@ -32,11 +32,16 @@ class SamplerOptions(Options):
                                  "mu_t = sigma_n^2 / sigmabar_t^2 from the data's noise (prox / krylov)",
                                  choices=("auto",), min=0.0)
     dc_iters: int = opt(15, "CG iterations of prox / krylov consistency", min=1)
+    dc_lambda: float = opt(1.0, "dc_weight=auto: mu_t = dc_lambda * sigma_n^2 / sigmabar_t^2 (DiffPIR's lambda)",
+                           min=0.0, min_open=True)
     final_dc: bool = opt(True, "apply the consistency map once more at the end")
     clip_x0: float | None = opt(2.0, "clamp |x0| of the Tweedie estimate (training images peak at ~1)",
                                 min=0.0, min_open=True)
     n_samples: int = opt(1, "samples per slice: the result is their mean, with a per-pixel std map", min=1,
                          aliases=("--samples",))
+    sigma_scale: float = opt(1.0, "scale the noise levels of the reverse steps: step t runs at the timestep whose "
+                             "sigma is sigma_scale x sigma_t (< 1: more steps at low noise)", min=0.0, max=1.0,
+                             min_open=True)
     diffpir_zeta: float | None = opt(None, "DiffPIR's update instead of DDIM's: the noise implied by the corrected x0, "
                              "mixed with fresh noise by zeta in [0, 1] (none: DDIM with eta)", min=0.0, max=1.0)
 
@@ -59,23 +64,28 @@ def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | Non
     sched = prior.schedule
     t_start = sched.start_index(t0)
     x = sched.q_sample(x0, t_start, randn_like(x0, gens))
-    ts = sched.timesteps(t_start, o.steps)
-    weight = o.dc_weight
+    ts = sched.scale_sigmas(sched.timesteps(t_start, o.steps), o.sigma_scale)
+    weight, mode = o.dc_weight, o.dc_mode
     info = dict(info or {})
     if weight == "auto":
         from mrirecon.recon.weights import normalised_sigma, prox_mu_at
 
         sig = normalised_sigma(physics, y, scale)
-        if sig is None:
-            raise ValueError("dc_weight='auto' needs the noise level: the operator has none and cannot estimate it; "
-                             "give dc_weight a number")
-        sig_n = sig.repeat(n)
-        weight = lambda t: prox_mu_at(sig_n, sched, max(t, 0))  # noqa: E731
-        info["noise_sigma_normalised"] = [round(float(v), 6) for v in sig]
-    x0_map, xt_map = consistency_hooks(phys, ys, o.dc, o.dc_mode, weight, sched, gens, o.dc_iters)
+        if sig is None:  # e.g. a super-resolution operator: nothing to estimate σ from
+            import warnings
+
+            warnings.warn("dc_weight='auto' needs the noise level, which this operator neither has nor can "
+                          "estimate (set it with physics.with_noise(sigma)); using exact consistency (replace)")
+            weight, mode = 1.0, "replace"
+            info["dc_fallback"] = "no noise level: replace"
+        else:
+            sig_n = sig.repeat(n)
+            weight = lambda t: prox_mu_at(sig_n, sched, max(t, 0), o.dc_lambda)  # noqa: E731
+            info["noise_sigma_normalised"] = [round(float(v), 6) for v in sig]
+    x0_map, xt_map = consistency_hooks(phys, ys, o.dc, mode, weight, sched, gens, o.dc_iters)
     x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, clip_x0=o.clip_x0, x0_map=x0_map, xt_map=xt_map,
                           callback=callback, zeta=o.diffpir_zeta)
     if o.final_dc:
-        x = phys.consistency(x, ys, o.dc_mode, weight(0) if callable(weight) else weight, o.dc_iters)
+        x = phys.consistency(x, ys, mode, weight(0) if callable(weight) else weight, o.dc_iters)
     x = x * bshape(sc, x)
     return collect(x, n, b, nfe=len(ts), info=dict(info, t0=t0))
