@@ -3,12 +3,15 @@
 #   bash benchmarks/run_peers.sh [slices]       (CPU: ~15 min per cell with 4 slices)
 set -euo pipefail
 N=${1:-4}
+# FULL=1: every variant below; default: the rows the targets need (what docs/benchmarks.md shows)
 PY=${PY:-.venv-deepinv/bin/python}
 # our defaults (ccdf: 10 steps; diffusion: prox + DiffPIR update + sigma grid x0.1), and the earlier variants
 OURS="ccdf:;ccdf:steps=20;red-diff:;diffusion:steps=20;diffusion:steps=50;diffusion:steps=100;diffusion:steps=100,dc_mode=replace,dc_weight=1,sigma_scale=1,diffpir_zeta=none;dps:steps=20;dps:steps=50"
+[ "${FULL:-0}" = 1 ] || OURS="ccdf:;ccdf:steps=20;diffusion:steps=20;diffusion:steps=100;dps:steps=20;red-diff:"
 # deepinv's DiffPIR as shipped (it clamps x0 to [0, 1] per channel: the negative real / imaginary parts
 # of images with phase are cut) and the same loop without that clamp (bench_peers.diffpir_unclamped)
 PEERS="diffpir:nfe=20,lam=1,zeta=1;diffpir:nfe=100,lam=1,zeta=1;diffpir:nfe=100,lam=7,zeta=0.1;diffpir-noclamp:nfe=10,lam=1,zeta=1;diffpir-noclamp:nfe=20,lam=1,zeta=1;diffpir-noclamp:nfe=50,lam=1,zeta=1;diffpir-noclamp:nfe=100,lam=1,zeta=1;diffpir-noclamp:nfe=100,lam=7,zeta=0.1;dps:nfe=20;dps:nfe=50"
+[ "${FULL:-0}" = 1 ] || PEERS="diffpir-noclamp:nfe=20,lam=1,zeta=1;diffpir-noclamp:nfe=100,lam=1,zeta=1;diffpir:nfe=100,lam=1,zeta=1;dps:nfe=20"
 for cell in "1 4" "1 8" "8 4" "8 8"; do
   set -- $cell
   $PY benchmarks/bench_peers.py --slices "$N" --coils "$1" --R "$2" --ours "$OURS" --peers "$PEERS" \
