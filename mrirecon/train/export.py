@@ -119,8 +119,9 @@ def export_prior(run: Path, dest: Path, half: bool) -> None:
   solver does this before calling the prior; `mrirecon.interop.deepinv` documents the same for deepinv users).
   `prior.denoise(x, sigma)` is Tweedie's estimate at the timestep nearest to σ (`schedule.t_for_sigma`).
 - Training timesteps: {state['config']['t_sampling']} (half uniform over [0, T), half uniform over [0, {state['config']['low_frac']}·T)).
-- Trained: {state['step']} steps, batch {state['config']['batch_size']}, lr {state['config']['lr']}, wall time {state['wall_seconds']:.0f} s
-  on 1 CPU thread (2-core machine shared with the U-Net's training).
+- Exported: step {meta.get('trained_steps')} (best by validation{' after the recipe switches ' + json.dumps(state['switches']) if state.get('switches') else ''})
+  of {state['step']} trained, batch {state['config']['batch_size']}, lr {state['config']['lr']}, wall time {state['wall_seconds']:.0f} s in all
+  on 1 CPU thread (2-core machine shared with the U-Net's training and benchmarks).
 - One-step denoising PSNR (dB) of x̂₀(x_t) on 16 fixed validation crops (Colin27), by training step:
 
 | step | wall s | {' | '.join('t=' + t for t in ts)} |
