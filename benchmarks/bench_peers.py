@@ -86,7 +86,7 @@ def ours(items, method, options, weights=None):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.pipeline.solvers import build_solver
 
-    solver = build_solver(method, options, device="cpu")
+    solver = build_solver(method, options, device="cpu", weights=weights)
     out, nfe = [], 0
     for i, it in enumerate(items):
         r = solver(it["op"], it["y"], generator=item_generators(1000 + i, 1, torch.device("cpu")))
@@ -149,12 +149,12 @@ def diffpir_unclamped(dinv):
     return DiffPIRNoClamp
 
 
-def peers(items, which, nfe, **kw):
+def peers(items, which, nfe, weights=None, **kw):
     dinv = _deepinv()
     from mrirecon.interop.deepinv import as_deepinv_denoiser
     from mrirecon.pipeline.solvers import load_prior
 
-    den = as_deepinv_denoiser(load_prior(None, torch.device("cpu")))
+    den = as_deepinv_denoiser(load_prior(weights, torch.device("cpu")))
     out = []
     for i, it in enumerate(items):
         # per real channel: the complex noise sigma / sqrt(2)
@@ -202,7 +202,7 @@ def run(a):
         if any(d[0] == f"ours {method}" and d[1] == (kv or "default") for d in done):
             continue
         t0 = time.time()
-        imgs, nfe = ours(items, method, opts)
+        imgs, nfe = ours(items, method, opts, weights=a.prior)
         rec(f"ours {method}", kv or "default", nfe, imgs, t0)
     for spec in a.peers.split(";"):
         if not spec:
@@ -213,7 +213,7 @@ def run(a):
         if (f"deepinv {which}", ",".join(f"{k}={v:g}" for k, v in kw.items()), nfe) in done:
             continue
         t0 = time.time()
-        imgs = peers(items, which, nfe, **kw)
+        imgs = peers(items, which, nfe, weights=a.prior, **kw)
         rec(f"deepinv {which}", ",".join(f"{k}={v:g}" for k, v in kw.items()), nfe, imgs, t0)
 
 
@@ -242,6 +242,7 @@ def main():
     p.add_argument("--peers", default="diffpir:nfe=20,lam=1,zeta=1;diffpir:nfe=100,lam=7,zeta=0.1;"
                                       "diffpir:nfe=100,lam=1,zeta=1;dps:nfe=20;dps:nfe=50")
     p.add_argument("--out", default="bench_out/peers/peers.json")
+    p.add_argument("--prior", default=None, help="prior weights folder for both sides (default: the shipped prior)")
     a = p.parse_args()
     if a.table is not None:
         return table(a.table)
