@@ -93,8 +93,3 @@ def noise_sigma(mag: torch.Tensor, snr_db: float | None) -> float:
     obj = mag[mag > 0.1 * mag.amax()]
     return float(obj.mean()) / 10 ** (snr_db / 20) if obj.numel() else 0.0
 
-
-def check_recipe(name: str) -> str:
-    if name not in RECIPES:
-        raise ValueError(f"unknown training recipe {name!r}; choose one of {', '.join(RECIPES)}")
-    return name

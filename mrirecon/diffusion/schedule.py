@@ -112,9 +112,10 @@ class VPSchedule:
         running on images in [−1, 1], sees σ̄_t/2 at step t: ``factor`` 0.5)."""
         if factor == 1.0:
             return list(ts)
+        table = self.sigma_over_alpha(torch.arange(self.T))
+        target = table[torch.as_tensor(ts)] * factor
         out: list[int] = []
-        for t in ts:
-            m = self.t_for_sigma(float(self.sigma_over_alpha(t)) * factor)
+        for m in (table[None, :] - target[:, None]).abs().argmin(1).tolist():  # t_for_sigma, all at once
             if not out or m < out[-1]:
                 out.append(m)
         return out

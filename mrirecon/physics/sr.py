@@ -86,21 +86,19 @@ def cubic_matrix(n: int, f: int, offset: float, a: float = -0.75) -> torch.Tenso
     return mat
 
 
-def bicubic_upsample(y: torch.Tensor, f) -> torch.Tensor:
-    """Bicubic upsampling ``(batch, h, w)`` → ``(batch, fy·h, fx·w)`` (real or complex); ``f`` an
-    integer or ``(fy, fx)``."""
+def bicubic_upsample(y: torch.Tensor, f: int) -> torch.Tensor:
+    """Bicubic upsampling ``(batch, h, w)`` → ``(batch, f·h, f·w)`` (real or complex); per-axis factors
+    and other sample positions: ``Degrade.upsample``."""
     if y.is_complex():
         return torch.complex(bicubic_upsample(y.real, f), bicubic_upsample(y.imag, f))
-    fy, fx = (f, f) if isinstance(f, int) else tuple(f)
-    h, w = y.shape[-2:]
-    return F.interpolate(y[:, None].float(), size=(h * fy, w * fx), mode="bicubic", align_corners=False)[:, 0]
+    return F.interpolate(y[:, None].float(), scale_factor=f, mode="bicubic", align_corners=False)[:, 0]
 
 
 class Degrade(LinearOp):
     """The separable degradation ``A x = M_y x M_xᵀ`` (see the module docstring)."""
 
     def __init__(self, factors, kind: str = "box"):
-        fs = (factors, factors) if isinstance(factors, int) or not hasattr(factors, "__len__") else tuple(factors)
+        fs = tuple(factors) if hasattr(factors, "__len__") else (factors, factors)
         if len(fs) != 2 or any(int(f) != f or f < 1 for f in fs):
             raise ValueError(f"factors must be positive integers (one or one per axis), got {factors}")
         if kind not in DEGRADATIONS:
@@ -120,11 +118,8 @@ class Degrade(LinearOp):
         key = (n, f, str(device))
         if key not in self._mats:
             m = degradation_matrix(n, f, self.kind)
-            gram = m @ m.T
-            g_inv = torch.linalg.inv(gram)
-            # A^H (A A^H)^-1 per axis, and the norm of A A^H
-            self._mats[key] = (m.float().to(device), (m.T @ g_inv).float().to(device),
-                               float(torch.linalg.eigvalsh(gram).max()))
+            # M and M^H (M M^H)^-1 of this axis
+            self._mats[key] = (m.float().to(device), (m.T @ torch.linalg.inv(m @ m.T)).float().to(device))
         return self._mats[key]
 
     def _check(self, x):

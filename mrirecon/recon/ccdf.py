@@ -32,19 +32,12 @@ def _steps(d):
     return opt(d, "reverse steps from t0 (a strided DDIM subset; none: every timestep)", min=1)
 
 
-def _dc(mode, weight):
-    return (opt(mode, "consistency map: replace measured samples, soft step, prox (CG), krylov (DDS)",
-                choices=("replace", "soft", "prox", "krylov")),
-            opt(weight, "soft: step in (0, 1]; prox: weight mu > 0; krylov: gamma >= 0; auto: mu_t = sigma_n^2 / "
-                        "sigmabar_t^2 from the data's noise", choices=("auto",), min=0.0))
-
-
 @dataclasses.dataclass
 class CCDFOptions(SamplerOptions):
     t0: float | str = _t0(0.1)
     steps: int | None = _steps(10)
-    dc_mode: str = _dc("prox", "auto")[0]
-    dc_weight: float | str = _dc("prox", "auto")[1]
+    dc_mode: str = default_of(SamplerOptions, "dc_mode", "prox")
+    dc_weight: float | str = default_of(SamplerOptions, "dc_weight", "auto")
     diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", 1.0)
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled "
                     "(the operator's init; consistent bicubic for SR), zeros", choices=INIT_CHOICES)
@@ -60,8 +53,8 @@ class CCDFSROptions(CCDFOptions):
 
     t0: float | str = _t0(0.2)
     steps: int | None = _steps(20)
-    dc_mode: str = _dc("replace", 1.0)[0]
-    dc_weight: float | str = _dc("replace", 1.0)[1]
+    dc_mode: str = default_of(SamplerOptions, "dc_mode", "replace")
+    dc_weight: float | str = default_of(SamplerOptions, "dc_weight", 1.0)
     diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", None)  # not validated for SR
     init: str = opt("zero-filled", "initial estimate when solve() gets none: zero-filled (consistent bicubic), zeros",
                     choices=INIT_CHOICES)

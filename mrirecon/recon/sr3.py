@@ -19,7 +19,6 @@ import dataclasses
 
 import torch
 
-from mrirecon.physics.sr import bicubic_upsample
 from mrirecon.recon.common import bshape, measurement_scale
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.registry import register

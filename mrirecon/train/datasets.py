@@ -31,6 +31,11 @@ def to_complex_images(mag: torch.Tensor, generator: torch.Generator | None = Non
     return torch.polar(mag.float(), ph.float())
 
 
+def _add_noise(k: torch.Tensor, sigma: float, g: torch.Generator) -> torch.Tensor:
+    """Complex white noise of standard deviation ``sigma`` (σ/√2 per real and imaginary part)."""
+    return k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+
+
 class PriorBatches:
     """Infinite stream of augmented complex training crops ``(batch, 2, crop, crop)``."""
 
@@ -124,10 +129,13 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             k = fft2c(x)
             op = SingleCoilMRI(mask[0])
             target = x
-        k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
-        xin, scale = prepare_input(op, (k * mask)[None], self.input_spec)
-        return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
+        k = _add_noise(k, sigma, g)
+        return self._pair(op, k * mask, target)
 
+    def _pair(self, op, y: torch.Tensor, target: torch.Tensor):
+        """(network input through ``prepare_input``, target), both at the input's scale."""
+        xin, scale = prepare_input(op, y[None], self.input_spec)
+        return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
 
     def _robust_item(self, i: int, seed: tuple, g: torch.Generator, recipe=None):
         """An item of the robust recipe: contrast / geometry / coils / noise / mask all drawn from ``g``;
@@ -146,8 +154,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         mf, _ = rc.mask_func(g)
         mask, _ = mask_2d(mf, (h, w), seed=tuple(int(s) for s in seed))
         sigma = noise_sigma(mag, rc.snr(g))
-        k = fft2c(x if raw is None else raw * x[None])
-        k = k + sigma / np.sqrt(2) * torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
+        k = _add_noise(fft2c(x if raw is None else raw * x[None]), sigma, g)
         if raw is None:
             op, target = SingleCoilMRI(mask), x
         else:
@@ -159,8 +166,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
                     pass
             op = MultiCoilMRI(mask, maps[None])
             target = x * (raw.abs() ** 2).sum(0).sqrt()
-        xin, scale = prepare_input(op, (k * mask)[None], self.input_spec)
-        return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
+        return self._pair(op, k * mask, target)
 
 
 class SRPairs:

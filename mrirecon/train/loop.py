@@ -67,8 +67,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
-        if self.recipe not in ("basic", "robust"):
-            raise ValueError(f"recipe must be robust or basic, got {self.recipe!r}")
+        from mrirecon.data.robust import RECIPES
+
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
