@@ -2,6 +2,8 @@
 Colin27 volume (the validation volume — never in any training split) and a remapped T2-like copy of it.
 
     python benchmarks/bench_sr_volume.py --out bench_out/sr_volume.json [--methods "bicubic;ccdf:;red-diff:steps=100"]
+    (a method's ``weights=<folder>`` / ``unet_weights=<folder>`` pick networks other than the shipped ones,
+    e.g. ``"unet:weights=checkpoints/srnet/best;ccdf:init=unet,unet_weights=checkpoints/srnet/best"``)
     python benchmarks/bench_sr_volume.py --table bench_out/sr_volume.json
 
 * in-plane: ``--slices`` axial 128² slices of ``data/prepared/val_128.npz`` (Colin27), degraded with
@@ -121,7 +123,8 @@ def main():
             for spec in methods:
                 name, _, kv = spec.partition(":")
                 opts = dict(parse_assignment(x) for x in filter(None, kv.split(",")))
-                solver = build_solver(name, opts, task="sr", device="cpu")
+                nets = {k: opts.pop(k) for k in ("weights", "unet_weights") if k in opts}  # network folders
+                solver = build_solver(name, opts, task="sr", device="cpu", **nets)
                 t0 = time.time()
                 if direction == "in-plane":
                     sr = super_resolve(lr, f, name, solver=solver, degradation=a.degradation)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-NETWORKS = ("unet", "prior", "sr3")
+NETWORKS = ("unet", "prior", "sr3", "srnet")
 
 
 def package_path(*parts: str) -> Path:
@@ -17,7 +17,7 @@ def package_path(*parts: str) -> Path:
 
 
 def weights_dir(kind: str) -> Path:
-    """Folder of the shipped network ``kind`` (unet, prior, sr3): config.json + model.safetensors."""
+    """Folder of the shipped network ``kind`` (unet, prior, sr3, srnet): config.json + model.safetensors."""
     if kind not in NETWORKS:
         raise ValueError(f"unknown network {kind!r}: {', '.join(NETWORKS)}")
     return package_path("weights", kind)

@@ -307,3 +307,26 @@ def test_sampler_diffpir_zeta_option(prior):
                                                                         diffpir_zeta=None),
                         generator=item_generators(0, y.shape[0]))
     assert torch.equal(a.image, b.image) and torch.isfinite(a.image).all() and not torch.equal(a.image, c.image)
+
+
+def test_quadratic_timestep_grid_is_diffpirs():
+    """spacing="quadratic" is DiffPIR's grid (deepinv: T − 1 − ⌊√linspace(0, T², n)⌋, last step t = 0):
+    descending, unique, twice as dense as linear near t = 0; sigma_scale then maps it like any grid."""
+    from mrirecon.diffusion.schedule import VPSchedule
+
+    s = VPSchedule()
+    T, n = s.T, 100
+    ts = s.timesteps(T - 1, n, spacing="quadratic")
+    seq = torch.sqrt(torch.linspace(0, T ** 2, n)).int()
+    seq[-1] -= 1
+    ref = [T - 1 - int(v) for v in seq]
+    assert len(ts) == n and ts[0] == T - 1 and ts[-1] == 0 and all(a > b for a, b in zip(ts, ts[1:]))
+    assert max(abs(a - b) for a, b in zip(ts, ref)) <= 1  # rounding vs deepinv's truncation
+    lin = s.timesteps(T - 1, n)
+    assert ts[-2] - ts[-1] < lin[-2] - lin[-1] and ts[0] - ts[1] > lin[0] - lin[1]
+    assert len(s.scale_sigmas(ts, 0.5)) == n
+    with pytest.raises(ValueError, match="spacing"):
+        s.timesteps(T - 1, n, spacing="cosine")
+    from mrirecon.recon import registry
+
+    assert registry.get("diffusion").make_options({"spacing": "quadratic"}).spacing == "quadratic"

@@ -109,7 +109,13 @@ def test_sr_cli_on_tiny_nifti(tmp_path):
     prior_dir = save_model(PriorUNet(channels=(8, 16), norm_groups=4), tmp_path / "prior",
                            meta={"schedule": {"num_timesteps": 20}})
     sr3_dir = save_model(SR3Net(channels=(8, 16), norm_groups=4), tmp_path / "sr3", meta={"schedule": {"num_timesteps": 20}})
-    for method, extra in [("bicubic", []), ("ccdf", ["--weights", str(prior_dir), "--steps", "3"]),
+    from mrirecon.models.unet import UNet
+
+    srnet_dir = save_model(UNet(1, 1, chans=4, num_pool_layers=2), tmp_path / "srnet", meta={"task": "sr"})
+    for method, extra in [("bicubic", []), ("unet", ["--weights", str(srnet_dir)]),
+                          ("ccdf", ["--weights", str(prior_dir), "--unet-weights", str(srnet_dir), "--steps", "2",
+                                    "-o", "init=unet"]),
+                          ("ccdf", ["--weights", str(prior_dir), "--steps", "3"]),
                           ("red-diff", ["--weights", str(prior_dir), "--steps", "3", "--t-max", "0.5"]),
                           ("sr3", ["--weights", str(sr3_dir), "--steps", "3"]),
                           ("sr3", ["--weights", str(sr3_dir), "--steps", "2", "--t0", "0.5", "-o", "n_samples=2",

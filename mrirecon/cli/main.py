@@ -186,7 +186,7 @@ def cmd_sr(a) -> int:
 
     opts = method_options(a, task="sr")
     shp_in, shp_out, what = super_resolve_file(a.input, a.out, a.scale, a.method, opts, weights=a.weights,
-                                               seed=a.seed, device=a.device, axis=a.axis, degradation=a.degradation,
+                                               unet_weights=a.unet_weights, seed=a.seed, device=a.device, axis=a.axis, degradation=a.degradation,
                                                progress=not a.quiet)
     print(f"{Path(a.input).name}: {shp_in} -> {shp_out} ({what}, {a.method}, {a.degradation}) -> {a.out}")
     return 0
@@ -299,15 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "profile; what the shipped SR3 was trained on), kspace = k-space truncation (an in-plane "
                         "acquisition with a smaller matrix), gaussian = Gaussian PSF of FWHM = factor")
     s.add_argument("--out", required=True)
-    s.add_argument("--weights", default=None, help="network folder (default: the shipped SR3 / prior weights)")
+    s.add_argument("--weights", default=None, help="network folder of the method (default: the shipped SR U-Net / SR3 / "
+                                                   "prior weights)")
+    s.add_argument("--unet-weights", default=None, help="SR U-Net initializer folder for ccdf -o init=unet")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_method_flags(s, "sr")
     s.set_defaults(func=cmd_sr)
 
-    t = sub.add_parser("train", help="train a network: mrirecon train {unet,prior,sr3,export} [options] "
+    t = sub.add_parser("train", help="train a network: mrirecon train {unet,prior,sr3,srnet,export} [options] "
                                      "(mrirecon train unet --help lists them)")
-    t.add_argument("what", choices=["unet", "prior", "sr3", "export"])
+    t.add_argument("what", choices=["unet", "prior", "sr3", "srnet", "export"])
     t.set_defaults(func=None)
     return p
 

@@ -66,11 +66,13 @@ def build_solver(method: str, options: dict | None = None, *, task: str = "mri",
     if "sr3" in m.networks:
         prior = load_prior(weights, dev, kind="sr3")
         info["weights_sha256"] = prior.net.weights_sha256
-    if "unet" in m.networks:
+    for kind in ("unet", "srnet"):  # the feed-forward network of the task (MRI / SR)
+        if kind not in m.networks:
+            continue
         if m.name == "unet":
-            prior = load_network("unet", weights, dev)
+            prior = load_network(kind, weights, dev)
             info["weights_sha256"] = prior.weights_sha256
         elif getattr(opts, "init", None) == "unet":
-            init = load_network("unet", unet_weights, dev)
+            init = load_network(kind, unet_weights, dev)
             info["unet_weights_sha256"] = init.weights_sha256
     return Reconstructor(m, opts, prior, init, info)

@@ -64,13 +64,13 @@ def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) ->
 
 
 def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = None, *, weights=None,
-                  seed: int = 0, batch_size: int = 4, device="cpu", solver=None, degradation: str = "box",
+                  unet_weights=None, seed: int = 0, batch_size: int = 4, device="cpu", solver=None, degradation: str = "box",
                   progress: bool = False) -> np.ndarray:
     """Super-resolve ``(slices, h, w)`` by ``scale`` (an integer, or ``(fh, fw)`` per axis; 1 leaves
     an axis as it is) with registered SR method ``method`` and its options (overrides of the method's
     SR defaults), for the ``degradation`` model (``physics.sr.Degrade``). Slice i draws noise seeded
     ``seed + i``."""
-    solver = solver or build_solver(method, options, task="sr", weights=weights, device=device)
+    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     op = Degrade(scale, degradation)
     dev = torch.device("cpu") if solver.prior is None else next(solver.prior.parameters()).device
     out = []
@@ -87,7 +87,7 @@ def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = No
 
 
 def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict | None = None, *, weights=None,
-                         seed: int = 0, device="cpu", degradation: str = "box", progress: bool = False,
+                         unet_weights=None, seed: int = 0, device="cpu", degradation: str = "box", progress: bool = False,
                          solver=None) -> np.ndarray:
     """Super-resolve a 3-D array ``(X, Y, Z)`` by integer ``factors`` per voxel axis (1 = kept).
 
@@ -104,7 +104,7 @@ def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict |
         return np.array(data, np.float32)
     if len(up) == 3:
         raise ValueError("super-resolve at most two axes at once (in-plane) or one (through-plane)")
-    solver = solver or build_solver(method, options, task="sr", weights=weights, device=device)
+    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     kw = dict(seed=seed, solver=solver, degradation=degradation, progress=progress)
     if len(up) == 2:
         k = ({0, 1, 2} - set(up)).pop()
@@ -167,7 +167,8 @@ def _check_finite(vol: np.ndarray, path) -> None:
 
 
 def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict | None = None, *, axis="inplane",
-                        degradation: str = "box", weights=None, seed: int = 0, device="cpu", progress: bool = True):
+                        degradation: str = "box", weights=None, unet_weights=None, seed: int = 0, device="cpu",
+                        progress: bool = True):
     """A 2-D, 3-D or 4-D NIfTI (any stored dtype; 4-D: volume by volume) → float32 NIfTI whose affine
     keeps the orientation and the world position of every input voxel centre."""
     import nibabel as nib
@@ -180,7 +181,7 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
         raise ValueError(f"{inp}: expected a 2-D, 3-D or 4-D NIfTI image, got shape {data.shape}")
     factors, what = resolve_axis(axis, img.header.get_zooms()[:3], scale)
     vols = data[..., None] if data.ndim == 3 else data
-    solver = build_solver(method, options, task="sr", weights=weights, device=device)
+    solver = build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     outs = []
     for v in tqdm(range(vols.shape[-1]), desc="volumes", disable=not progress or vols.shape[-1] == 1):
         outs.append(super_resolve_volume(vols[..., v], factors, method, seed=seed, solver=solver,
@@ -205,7 +206,7 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
 
 
 def super_resolve_file(inp, out, scale: int | None, method: str, options: dict | None = None, *, weights=None,
-                       seed: int = 0, device="cpu", axis: str = "inplane", degradation: str = "box",
+                       unet_weights=None, seed: int = 0, device="cpu", axis: str = "inplane", degradation: str = "box",
                        progress: bool = True) -> tuple[tuple, tuple, str]:
     """Read ``inp``, super-resolve it, write ``out`` (kind from its suffix); returns (in shape, out shape,
     what was done). NIfTI input keeps its geometry (``super_resolve_nifti``); .npy / PNG images are
@@ -215,13 +216,13 @@ def super_resolve_file(inp, out, scale: int | None, method: str, options: dict |
         raise FileNotFoundError(f"{inp}: input not found")
     if inp.name.lower().endswith((".nii", ".nii.gz")) and out.name.lower().endswith((".nii", ".nii.gz")):
         return super_resolve_nifti(inp, out, scale, method, options, axis=axis, degradation=degradation,
-                                   weights=weights, seed=seed, device=device, progress=progress)
+                                   weights=weights, unet_weights=unet_weights, seed=seed, device=device, progress=progress)
     if axis not in ("inplane", "auto"):
         raise ValueError(f"{inp}: --axis {axis} needs a NIfTI input and output (voxel axes and sizes)")
     if not scale:
         raise ValueError("--scale is needed for in-plane super-resolution")
     vol, geo, kind = read_image(inp)
-    sr = super_resolve(vol, scale, method, options, weights=weights, seed=seed, device=device,
+    sr = super_resolve(vol, scale, method, options, weights=weights, unet_weights=unet_weights, seed=seed, device=device,
                        degradation=degradation, progress=progress)
     _check_finite(sr, inp)
     write_image(out, sr, geo, kind if out.suffix.lower() not in (".npy", ".png") else out.suffix[1:], factor=scale)

@@ -112,12 +112,13 @@ def solve(physics, y: torch.Tensor, prior, *, init=None, options: CCDFOptions | 
     return _solve(physics, y, prior, init, options or CCDFOptions(), generator, callback)
 
 
-@register("ccdf", CCDFSROptions, task="sr", networks=("prior",), summary="CCDF from the consistent bicubic image")
+@register("ccdf", CCDFSROptions, task="sr", networks=("prior", "srnet"),
+          summary="CCDF from the SR U-Net or the consistent bicubic image")
 def solve_sr(physics, y: torch.Tensor, prior, *, init=None, options: CCDFSROptions | None = None, generator=None,
              callback=None):
     """CCDF with the super-resolution defaults (the same code as ``solve``)."""
     return _solve(physics, y, prior, init, options or CCDFSROptions(), generator, callback)
 
 
-def nfe(schedule, t0: float, steps: int | None) -> int:
-    return len(schedule.timesteps(schedule.start_index(t0), steps))
+def nfe(schedule, t0: float, steps: int | None, spacing: str = "linear") -> int:
+    return len(schedule.timesteps(schedule.start_index(t0), steps, spacing=spacing))

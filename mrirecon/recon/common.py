@@ -28,15 +28,18 @@ def initial_estimate(physics, y: torch.Tensor, init, name: str) -> torch.Tensor:
     """The starting image of CCDF / RED-diff at ``y``'s scale.
 
     ``init`` is a tensor ``(batch, H, W)`` (used as is), a U-Net network (its raw estimate, without the
-    ``unet`` method's final data consistency: the solvers apply their own), any callable
+    ``unet`` method's final data consistency: the solvers apply their own; the SR U-Net's estimate is
+    projected onto the consistent images, like the bicubic start), any callable
     ``init(physics, y) -> image``, or one of the names ``"zero-filled"`` (``physics.init(y)``) and
     ``"zeros"``; ``"unet"`` without a network is an error.
     """
     if torch.is_tensor(init):
         return init
     if isinstance(init, torch.nn.Module):
-        from mrirecon.recon.unet import UNetOptions, reconstruct
+        from mrirecon.recon.unet import UNetOptions, UNetSROptions, is_sr_network, reconstruct, reconstruct_sr
 
+        if is_sr_network(init):  # the SR U-Net: its estimate, made consistent (the exact projection)
+            return reconstruct_sr(physics, y, init, UNetSROptions())
         return reconstruct(physics, y, init, UNetOptions(final_dc="none"))
     if callable(init):
         return init(physics, y)

@@ -1,4 +1,6 @@
-"""Feed-forward U-Net reconstruction: x = U(x_in), optionally followed by data consistency.
+"""Feed-forward U-Net reconstruction: x = U(x_in), optionally followed by data consistency — for MRI
+(``solve``) and for super-resolution (``solve_sr``: the SR U-Net from the operator's cubic
+upsampling, then the exact consistency projection).
 
 x_in is what the network was trained on (``models.unet.prepare_input``, the function training uses
 too): ``A^H y``, or for multi-coil data the CG-SENSE image. ``final_dc="cg"`` solves
@@ -80,3 +82,42 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptio
     if prior is None:
         raise ValueError("the unet method needs its network: solve(A, y, prior=<U-Net>)")
     return Result(image=reconstruct(physics, y, prior, options), nfe=1)
+
+
+# ------------------------------------------------------------------------------------------ SR
+@dataclasses.dataclass
+class UNetSROptions(Options):
+    final_dc: str = opt("replace", "after the network: replace (the exact projection onto the images consistent "
+                        "with the low-resolution input) or none", choices=("replace", "none"))
+
+
+def is_sr_network(model) -> bool:
+    return (getattr(model, "meta", {}) or {}).get("task") == "sr"
+
+
+@torch.no_grad()
+def reconstruct_sr(physics, y: torch.Tensor, model, options: UNetSROptions | None = None) -> torch.Tensor:
+    """The SR U-Net's estimate ``(batch, H, W)`` from the low-resolution ``y`` (real; a complex ``y``
+    gives the estimate of its real part, as a complex image): the network maps the operator's cubic
+    upsampling (its training input) to the high-resolution image, at the input's own scale."""
+    o = options or UNetSROptions()
+    was_complex = y.is_complex()
+    yr = (y.real if was_complex else y).float()
+    up = physics.upsample(yr)
+    scale = up.abs().flatten(1).amax(1).clamp_min(1e-12)
+    dev = next(model.parameters()).device
+    x = model((up / bshape(scale, up))[:, None].to(dev))[:, 0].to(yr.device) * bshape(scale, up)
+    if o.final_dc == "replace":
+        x = physics.consistency(x, yr)
+    return x.to(torch.complex64) if was_complex else x
+
+
+@register("unet", UNetSROptions, task="sr", networks=("srnet",),
+          summary="feed-forward SR U-Net (+ exact consistency projection)")
+def solve_sr(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetSROptions | None = None,
+             generator=None, callback=None) -> Result:
+    """``prior``: the SR U-Net (``mrirecon train srnet``); returns a real ``Result``."""
+    if prior is None or not is_sr_network(prior):
+        raise ValueError("the sr unet method needs the SR U-Net (weights with meta task='sr', from `mrirecon train "
+                         "srnet`): solve(op, y, prior=<SR U-Net>)")
+    return Result(image=reconstruct_sr(physics, y, prior, options), nfe=1)

@@ -1,13 +1,14 @@
-"""Copy trained checkpoints into the shipped defaults (mrirecon/weights/{unet,prior,sr3}) with model cards.
+"""Copy trained checkpoints into the shipped defaults (mrirecon/weights/{unet,prior,sr3,srnet}) with model cards.
 
     mrirecon train export [--unet checkpoints/unet] [--prior checkpoints/prior]
-        [--sr3 checkpoints/sr3 --sr3-bench bench_out/sr/results.json] [--only sr3] [--half]
+        [--sr3 checkpoints/sr3 --sr3-bench bench_out/sr_volume.json] [--srnet checkpoints/srnet
+        --sr-bench bench_out/sr_volume.json] [--only sr3] [--half]
 
 Each network: ``<run>/best`` (best by validation; EMA weights for the prior) when present, else the
 last EMA / model weights of older runs. The U-Net's meta gains ``eps0_mean`` (the mean validation
-error used by CCDF's t0="auto"). ``--sr3-bench`` adds the validation table that
-``benchmarks/bench_sr.py`` wrote. Each folder gets a MODEL_CARD.md with data, steps, wall time and
-validation figures. Run from a checkout (the defaults are relative to the working directory).
+error used by CCDF's t0="auto"). ``--sr3-bench`` / ``--sr-bench`` add the table that
+``benchmarks/bench_sr_volume.py`` wrote to the SR3 / SR U-Net card. Each folder gets a MODEL_CARD.md
+with data, steps, wall time and validation figures. Run from a checkout (the defaults are relative to the working directory).
 """
 import argparse
 import json
@@ -50,8 +51,10 @@ def main(argv=None) -> int:
     p.add_argument("--prior", default="checkpoints/prior")
     p.add_argument("--dest", default="mrirecon/weights")
     p.add_argument("--sr3", default="checkpoints/sr3")
-    p.add_argument("--sr3-bench", default=None, help="bench_sr.py results.json for the SR3 card's validation table")
-    p.add_argument("--only", default="unet,prior,sr3", help="comma-separated subset to export")
+    p.add_argument("--sr3-bench", default=None, help="bench_sr_volume.py rows (JSON) for the SR3 card's table")
+    p.add_argument("--srnet", default="checkpoints/srnet")
+    p.add_argument("--sr-bench", default=None, help="bench_sr_volume.py rows (JSON) for the SR U-Net card's table")
+    p.add_argument("--only", default="unet,prior,sr3,srnet", help="comma-separated subset to export")
     p.add_argument("--half", action="store_true", help="store fp16 (loaded back as fp32)")
     a = p.parse_args(argv)
     dest = Path(a.dest)
@@ -62,6 +65,8 @@ def main(argv=None) -> int:
         export_prior(Path(a.prior), dest, a.half)
     if "sr3" in only and _pick(Path(a.sr3), "model"):
         export_sr3(Path(a.sr3), dest, a.half, a.sr3_bench)
+    if "srnet" in only and _pick(Path(a.srnet)):
+        export_srnet(Path(a.srnet), dest, a.half, a.sr_bench)
     return 0
 
 def export_unet(run: Path, dest: Path, half: bool) -> None:
@@ -146,13 +151,7 @@ def export_sr3(run: Path, dest: Path, half: bool, bench_json=None) -> None:
     meta = dict(net.meta)
     out = save_model(net, dest / "sr3", meta=meta, half=half)
     loss = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | {h['loss']:.4f} |" for h in state["history"][::4] + state["history"][-1:])
-    bench = ""
-    if bench_json:
-        rows = json.loads(Path(bench_json).read_text())
-        bench = ("\n- Validation (`benchmarks/bench_sr.py`, axial Colin27 slices, fastMRI PSNR / SSIM on the volume):\n\n"
-                 "| scale | method | NFE | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
-                 + "\n".join(f"| ×{r['scale']} | {_label(r['method'])} "
-                              f"| {r['NFE']} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for r in rows) + "\n")
+    bench = _volume_bench(bench_json, ("sr3", "bicubic")) if bench_json else ""
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR3 super-resolution network
 
 - Architecture: `diffusers.UNet2DModel` on 2 channels (noisy HR image, bicubic-upsampled LR condition),
@@ -160,11 +159,11 @@ def export_sr3(run: Path, dest: Path, half: bool, bench_json=None) -> None:
   {sum(p.numel() for p in net.parameters()):,} parameters.
 - Task: SR3 (Saharia et al.): ε-prediction with {cfg['loss'].upper()} loss, √γ drawn uniformly between √ᾱ_(t−1) and √ᾱ_t
   for a uniform t; VP schedule {json.dumps(meta.get('schedule'))}.
-- Data: `mrirecon data prepare` training split (magnitude images), random {cfg['crop']}×{cfg['crop']} HR crops; LR = block means
-  (the `Downsample` operator) at scales {cfg['scales']} (alternating by step), condition = bicubic upsampling of LR;
-  each pair is normalised by the HR crop's peak.
+- Data: {_sr_data(cfg)}
 - Trained: {state['step']} steps, batch {cfg['batch_size']}, lr {cfg['lr']}, wall time {state['wall_seconds']:.0f} s on 1 CPU thread
-  (2-core machine shared with other training and benchmarks, so the wall time is ~1.5–2× an idle machine's).
+  (2-core machine shared with other training and benchmarks, so the wall time is ~1.5–2× an idle machine's);
+  history of training-distribution switches {json.dumps(state.get("switches", []))}; exported: {_pick(run, "model").name}
+  (step {meta.get("trained_steps")}).
 - Training loss (mean over the logging interval):
 
 | step | wall s | loss |
@@ -175,3 +174,72 @@ def export_sr3(run: Path, dest: Path, half: bool, bench_json=None) -> None:
   `mrirecon train export --only sr3`.
 """)
     print("sr3 ->", out)
+
+
+def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
+    """The rows of ``benchmarks/bench_sr_volume.py`` for ``methods`` as a Markdown table."""
+    rows = [r for r in json.loads(Path(bench_json).read_text()) if r["method"].startswith(methods)]
+    return ("\n- Benchmark (`benchmarks/bench_sr_volume.py`: Colin27, never trained on, and its T2-like remap; box "
+            "degradation; in-plane on 8 axial slices, through-plane on a 48×48×100 block, both plane sets fused; "
+            "volume PSNR / SSIM):\n\n| direction | contrast | factor | method | PSNR | SSIM | cubic PSNR | gain |\n"
+            "|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(f"| {r['direction']} | {r['contrast']} | ×{r['factor']} | {_label(r['method'])} | {r['psnr']:.2f} "
+                         f"| {r['ssim']:.3f} | {r['cubic_psnr']:.2f} | {r['psnr'] - r['cubic_psnr']:+.2f} |" for r in rows)
+            + "\n")
+
+
+def _sr_data(cfg: dict) -> str:
+    """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairs``)."""
+    base = (ROBUST_DATA if cfg.get("recipe") == "robust" else BASIC_DATA).replace("; random smooth phase", "")
+    one = cfg.get("one_axis_prob", 0.0)
+    noise = cfg.get("noise_prob")
+    return (f"""{base}; magnitude images, random {cfg['crop']}×{cfg['crop']} HR crops; LR through
+  `physics.sr.Degrade` — degradation drawn per item from {cfg.get('degradations', ['box'])}, factors {list(cfg['scales'])},
+  {f"{one:.0%} of the items along one random in-plane axis only (SMORE-style, for through-plane SR), the rest along both"
+   if one else "along both axes"}{f"; {noise:.0%} with Gaussian noise on the LR image (SNR 30–50 dB)" if noise else ""};
+  input / condition = the operator's cubic upsampling of LR; each pair normalised by the HR crop's peak.""")
+
+
+def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
+    net = load_model(_pick(run))
+    state = json.loads((run / "last" / "state.json").read_text())
+    cfg = state["config"]
+    meta = dict(net.meta)
+    out = save_model(net, dest / "srnet", meta=meta, half=half)
+    v = meta.get("validation", {})
+    rows = "\n".join(f"| {k} | {r['cubic_PSNR']:.2f} | {r['PSNR']:.2f} | {r['gain']:+.2f} |" for k, r in v.items())
+    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{r['gain']:+.2f}" for r in h["val"].values()) + " |"
+                      for h in state["history"] if "val" in h)
+    names = list(v)
+    bench = _volume_bench(bench_json, ("unet", "bicubic", "ccdf")) if bench_json else ""
+    (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR U-Net (feed-forward super-resolution)
+
+- Architecture: fastMRI-style residual U-Net on one channel, config {json.dumps(net.config_dict())},
+  {sum(p.numel() for p in net.parameters()):,} parameters; output layer zero-initialised (training starts at cubic
+  interpolation). Used by `mrirecon sr --method unet` and as CCDF-SR's initializer (`--option init=unet`).
+- Input / output: the cubic upsampling of the LR image (`Degrade.upsample`) → the HR image, both at the input's
+  intensity scale (the network normalises by the input's mean / std and undoes it); `final_dc=replace` then
+  projects onto the images consistent with the LR input. One network for every factor and degradation it
+  was trained on: it reads the blur from the image.
+- Data: {_sr_data(cfg)}
+- Loss: L1 on the HR image.
+- Selected: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation gain over cubic), batch
+  {cfg['batch_size']}, lr {cfg['lr']} (×0.1 from step {cfg['lr_decay_steps']}), wall time {meta.get('wall_seconds')} s at that step on
+  1 CPU thread (2-core machine shared with another training run).
+- Validation (16 Colin27 slices, 120² centre, peak-normalised PSNR; `x4z` / `x5z` = one axis only, the
+  through-plane case; `k` = k-space truncation, `g` = Gaussian PSF, else box):
+
+| set | cubic PSNR | SR U-Net PSNR | gain |
+|---|---|---|---|
+{rows}
+
+- Gain over cubic (dB) by training step:
+
+| step | wall s | {' | '.join(names)} |
+|---|---|{'---|' * len(names)}
+{curve}
+{bench}
+- Reproduce / resume: `mrirecon train srnet --threads 1 --out checkpoints/srnet` then
+  `mrirecon train export --only srnet`.
+""")
+    print("srnet ->", out)

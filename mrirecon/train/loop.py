@@ -120,6 +120,37 @@ def _any(flag: bool, world: int) -> bool:
     return bool(t)
 
 
+class _StopOnSignal:
+    """SIGTERM / SIGINT ask the loop to stop after the current step, with a checkpoint (so a preempted
+    or killed run resumes where it was); the previous handlers come back afterwards. Only the main
+    thread can install handlers: elsewhere this does nothing."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested, self.signal_name, self._old = False, None, {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        import signal
+
+        if self.requested:  # a second signal: stop now, as the default handler would
+            self.restore()
+            signal.raise_signal(signum)
+        self.requested, self.signal_name = True, signal.Signals(signum).name
+
+    def restore(self):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+
 def train(objective, cfg: TrainConfig, log=print) -> Path:
     """Train (or resume) until ``cfg.steps`` or ``cfg.max_minutes``; returns ``<out>/best``."""
     from tqdm import tqdm
@@ -199,8 +230,14 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
 
             dist.barrier()
 
+    stop = _StopOnSignal()  # SIGTERM (SLURM preemption, kill) / SIGINT: checkpoint, then stop
     try:
         while step < cfg.steps:
+            if _any(stop.requested, world):
+                if step > start_step and (not state["history"] or state["history"][-1]["step"] != step):
+                    checkpoint(validate=False)
+                say(f"stopped by signal {stop.signal_name} at step {step} (checkpoint in {last})")
+                break
             if _any(bool(cfg.max_minutes) and time.time() - t_begin > (cfg.max_minutes or 0) * 60, world):
                 if step > start_step and (not state["history"] or state["history"][-1]["step"] != step):
                     checkpoint(validate=False)  # the time limit: keep what was trained
@@ -235,6 +272,7 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint(validate=step % cfg.val_every == 0 or step == cfg.steps)
     finally:
+        stop.restore()
         bar.close()
         say.close()
         if world > 1:

@@ -1,4 +1,4 @@
-"""``mrirecon train {unet,prior,sr3} [--field value ...] [--config FILE]`` and ``mrirecon train export``.
+"""``mrirecon train {unet,prior,sr3,srnet} [--field value ...] [--config FILE]`` and ``mrirecon train export``.
 
 Flags are generated from the objective's config dataclass (help and defaults shown); ``--config``
 reads a YAML/JSON file of the same fields (e.g. a previous run's ``last/state.json`` ``config``),

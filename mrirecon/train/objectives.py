@@ -347,6 +347,56 @@ class PriorObjective(Objective):
                 "schedule": dataclasses.asdict(self.schedule.config)}
 
 
+# ------------------------------------------------------------------------------------------ SR pairs
+class SRPairs:
+    """What the SR objectives share: HR crops of the (augmented) training magnitudes and their LR
+    partners through ``physics.sr.Degrade`` — a degradation and scale drawn per item, along both axes
+    or (``one_axis_prob``) one random axis as through-plane SR sees it — cubic-upsampled by the
+    operator's own ``upsample``, as at inference; each pair normalised by the HR crop's peak."""
+
+    @staticmethod
+    def _pair(hr: torch.Tensor, scale, kind: str = "box", snr_db: float | None = None,
+              g: torch.Generator | None = None):
+        """(cubic-upsampled LR, HR) ``(n, 1, H, W)`` of HR images ``(n, H, W)`` for ``Degrade(scale, kind)``
+        (``scale`` an integer or per-axis factors); ``snr_db``: Gaussian noise on the LR images."""
+        from mrirecon.data.robust import noise_sigma
+        from mrirecon.physics.sr import Degrade
+
+        op = Degrade(scale, kind)
+        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
+        hr = hr / peak
+        lr = op.forward(hr)
+        if snr_db is not None:
+            lr = lr + noise_sigma(hr[0], snr_db) / 2 ** 0.5 * torch.randn(lr.shape, generator=g)
+        return op.upsample(lr)[:, None], hr[:, None]
+
+    def sr_pair(self, i: int, seed: tuple, scale: int, snr_db: float | None = None):
+        """One training pair ``(up (1, H, W), hr (1, H, W), generator)`` of source slice ``i``."""
+        from mrirecon.train.sources import crop_or_pad, item_generator
+
+        g = item_generator(*seed)
+        c = self.cfg
+        hr = crop_or_pad(self.src.magnitude(i, g), c.crop, g)
+        kind = c.degradations[int(torch.randint(0, len(c.degradations), (1,), generator=g))]
+        factors = (scale, scale)
+        if c.one_axis_prob > 0 and float(torch.rand(1, generator=g)) < c.one_axis_prob:
+            factors = (scale, 1) if bool(torch.rand(1, generator=g) < 0.5) else (1, scale)
+        up, hr = self._pair(hr[None], factors, kind, snr_db, g)
+        return up[0], hr[0], g
+
+
+def _check_degradations(cfg) -> None:
+    from mrirecon.physics.sr import DEGRADATIONS
+
+    bad = [d for d in cfg.degradations if d not in DEGRADATIONS]
+    if bad or not cfg.degradations:
+        raise ValueError(f"degradations must be among {', '.join(DEGRADATIONS)}, got {list(cfg.degradations)}")
+    if not 0 <= cfg.one_axis_prob <= 1:
+        raise ValueError(f"one_axis_prob must be in [0, 1], got {cfg.one_axis_prob}")
+    if any(cfg.crop % f for f in cfg.scales):
+        raise ValueError(f"crop {cfg.crop} must be divisible by every scale {list(cfg.scales)}")
+
+
 # ------------------------------------------------------------------------------------------ SR3
 @dataclasses.dataclass
 class SR3TrainConfig(TrainConfig):
@@ -363,13 +413,7 @@ class SR3TrainConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from mrirecon.physics.sr import DEGRADATIONS
-
-        bad = [d for d in self.degradations if d not in DEGRADATIONS]
-        if bad or not self.degradations:
-            raise ValueError(f"degradations must be among {', '.join(DEGRADATIONS)}, got {list(self.degradations)}")
-        if not 0 <= self.one_axis_prob <= 1:
-            raise ValueError(f"one_axis_prob must be in [0, 1], got {self.one_axis_prob}")
+        _check_degradations(self)
 
 
 def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch.Tensor:
@@ -380,7 +424,7 @@ def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch
     return (lo + torch.rand(n, generator=g, dtype=torch.float64) * (hi - lo)).float()
 
 
-class SR3Objective(Objective):
+class SR3Objective(SRPairs, Objective):
     """SR3: HR/LR pairs from the prepared slices (magnitude; block-mean LR — the ``Downsample``
     operator — bicubic-upsampled as the condition), each normalised by the HR crop's peak;
     validation: the ε loss on a fixed validation batch at fixed noise levels (lower is better)."""
@@ -409,37 +453,16 @@ class SR3Objective(Objective):
         hr = torch.stack([crop_or_pad(val.magnitude(int(i), g), c.crop, None) for i in vidx])
         self.val_pairs = {s: self._pair(hr, s) for s in c.scales}
 
-    @staticmethod
-    def _pair(hr: torch.Tensor, scale, kind: str = "box"):
-        """(cubic-upsampled LR, HR) of HR images ``(n, H, W)`` for ``physics.sr.Degrade(scale, kind)``
-        (``scale`` an integer or per-axis factors), normalised by HR's peak — the condition is the
-        operator's own ``upsample``, as at inference."""
-        from mrirecon.physics.sr import Degrade
-
-        op = Degrade(scale, kind)
-        up = op.upsample(op.forward(hr))
-        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
-        return (up / peak)[:, None], (hr / peak)[:, None]
-
     def _loss(self, model, up, hr, sg, noise):
         x = sg[:, None, None, None] * hr + (1 - sg ** 2).sqrt()[:, None, None, None] * noise
         pred = model(x, up, sg)
         return (pred - noise).abs().mean() if self.cfg.loss == "l1" else (pred - noise).pow(2).mean()
 
     def item(self, i: int, seed: tuple, scale: int):
-        from mrirecon.train.sources import crop_or_pad, item_generator
-
-        g = item_generator(*seed)
-        c = self.cfg
-        hr = crop_or_pad(self.src.magnitude(i, g), c.crop, g)
-        kind = c.degradations[int(torch.randint(0, len(c.degradations), (1,), generator=g))]
-        factors = (scale, scale)
-        if c.one_axis_prob > 0 and float(torch.rand(1, generator=g)) < c.one_axis_prob:
-            factors = (scale, 1) if bool(torch.rand(1, generator=g) < 0.5) else (1, scale)
-        up, hr = self._pair(hr[None], factors, kind)
+        up, hr, g = self.sr_pair(i, seed, scale)
         sg = sample_sqrt_gamma(self.schedule, 1, g)[0]
-        noise = torch.randn(hr.shape[1:], generator=g)
-        return up[0], hr[0], sg, noise
+        noise = torch.randn(hr.shape, generator=g)
+        return up, hr, sg, noise
 
     def batch(self, step, rank=0, world=1):
         scale = self.cfg.scales[step % len(self.cfg.scales)]
@@ -466,5 +489,112 @@ class SR3Objective(Objective):
                 "scales": list(self.cfg.scales), "train_size": self.cfg.crop}
 
 
+# ------------------------------------------------------------------------------------------ SR U-Net
+@dataclasses.dataclass
+class SRNetTrainConfig(TrainConfig):
+    out: str = field("runs/srnet", "output folder (resumes from <out>/last)")
+    chans: int = field(32, "channels of the first U-Net level")
+    num_pool_layers: int = field(4, "down-sampling levels")
+    lr_decay_steps: int = field(4000, "lr × 0.1 after this many steps")
+    batch_size: int = field(16, "items per step and process (torchrun: the global batch is N × this)")
+    scales: tuple[int, ...] = field((2, 3, 4, 5), "SR factors, drawn per item")
+    crop: int = field(60, "random HR crop size (divisible by every scale)")
+    degradations: tuple[str, ...] = field(("box", "kspace", "gaussian"), "LR models drawn per item: box, kspace, "
+                                                                          "gaussian (physics.sr.Degrade)")
+    one_axis_prob: float = field(0.5, "fraction of items degraded along one random in-plane axis only (SMORE: "
+                                      "what through-plane SR applies to the orthogonal planes)")
+    noise_prob: float = field(0.2, "fraction of items with Gaussian noise on the LR image (SNR 30-50 dB)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_degradations(self)
+        if not 0 <= self.noise_prob <= 1:
+            raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
+
+
+#: validation sets of the SR U-Net: name -> (per-axis factors, degradation); "z" = one axis (through-plane);
+#: a run validates on those whose factors it trains
+SR_VAL_SETS = {"x2": ((2, 2), "box"), "x4": ((4, 4), "box"), "x4z": ((4, 1), "box"), "x5z": ((1, 5), "box"),
+               "x3k": ((3, 3), "kspace"), "x4g": ((4, 4), "gaussian")}
+
+
+def _psnr1(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """PSNR (dB) of images normalised to a peak of 1."""
+    return float(10 * torch.log10(1.0 / (x - ref).pow(2).mean().clamp_min(1e-12)))
+
+
+class SRNetObjective(SRPairs, Objective):
+    """Feed-forward super-resolution: a residual U-Net (``models.unet.UNet``, one channel) from the
+    cubic-upsampled LR image to the HR image, L1 loss — the SR counterpart of the reconstruction
+    U-Net and CCDF-SR's initializer. Pairs as SR3's (``SRPairs``), the factor drawn per item, a fifth
+    with LR noise; validation: PSNR gain over cubic interpolation on whole validation slices for
+    in-plane and one-axis (through-plane) box, k-space and Gaussian degradations."""
+
+    name = "srnet"
+
+    def build_model(self):
+        from mrirecon.models.unet import UNet
+
+        net = UNet(in_chans=1, out_chans=1, chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers)
+        last = net.up_conv[-1][-1]  # the output 1×1 convolution: zero, so training starts at cubic interpolation
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+        return net
+
+    def setup(self, device, say=print, rank: int = 0, world: int = 1):
+        from mrirecon.train.sources import crop_or_pad, open_sources
+
+        super().setup(device)
+        self.src, val = open_sources(self.cfg, log=say)
+        n = len(val)
+        vidx = np.unique(np.linspace(0, n - 1, min(16, n)).astype(int))
+        sets = {k: v for k, v in SR_VAL_SETS.items() if set(v[0]) <= {1, *self.cfg.scales}}  # trained factors only
+        lcm = math.lcm(*self.cfg.scales)
+        size = max(lcm, min(120, self.cfg.size) // lcm * lcm)  # centre crop divisible by every factor
+        hr = torch.stack([crop_or_pad(val.magnitude(int(i), None), size, None) for i in vidx])
+        self.val_pairs = {k: self._pair(hr, f, kind) for k, (f, kind) in sets.items()}
+
+    def item(self, i: int, seed: tuple):
+        from mrirecon.train.sources import item_generator
+
+        g = item_generator(*seed, 7)
+        c = self.cfg
+        scale = c.scales[int(torch.randint(0, len(c.scales), (1,), generator=g))]
+        snr = 30 + 20 * float(torch.rand(1, generator=g)) if float(torch.rand(1, generator=g)) < c.noise_prob else None
+        up, hr, _ = self.sr_pair(i, seed, scale, snr)
+        return up, hr
+
+    def batch(self, step, rank=0, world=1):
+        return [self.item(i, (self.cfg.seed, step, j)) for j, i in self.indices(step, rank, world, len(self.src))]
+
+    def lr_at(self, step):
+        return self.cfg.lr * (0.1 if step >= self.cfg.lr_decay_steps else 1.0)
+
+    def loss(self, model, batch):
+        up, hr = batch
+        return (model(up) - hr).abs().mean()
+
+    @torch.no_grad()
+    def validate(self, model):
+        was = model.training
+        model.eval()
+        out = {}
+        for k, (up, hr) in self.val_pairs.items():
+            pred = torch.cat([model(up[j:j + 4].to(self.device)).cpu() for j in range(0, len(up), 4)])
+            p, b = _psnr1(pred, hr), _psnr1(up, hr)
+            out[k] = {"PSNR": round(p, 3), "cubic_PSNR": round(b, 3), "gain": round(p - b, 3)}
+        model.train(was)
+        return out
+
+    def score(self, val):
+        return float(np.mean([v["gain"] for v in val.values()]))
+
+    def meta(self, state):
+        c = self.cfg
+        return {**super().meta(state), "task": "sr", "train_size": c.crop, "scales": list(c.scales),
+                "degradations": list(c.degradations), "one_axis_prob": c.one_axis_prob, "noise_prob": c.noise_prob,
+                "recipe": c.recipe, "data": "prepared packaged T1 volumes (train split), val: Colin27"}
+
+
 OBJECTIVES = {"unet": (UNetObjective, UNetTrainConfig), "prior": (PriorObjective, PriorTrainConfig),
-              "sr3": (SR3Objective, SR3TrainConfig)}
+              "sr3": (SR3Objective, SR3TrainConfig), "srnet": (SRNetObjective, SRNetTrainConfig)}
