@@ -255,10 +255,11 @@ def run(a):
         kw = {k: float(v) for k, v in (x.split("=") for x in filter(None, kv.split(",")))}
         nfe = int(kw.pop("nfe"))
         cfg = ",".join(f"{k}={v:g}" for k, v in kw.items())
-        if (f"deepinv {which}", cfg, nfe, tuple(seeds)) in done:
+        label = f"{'transcribed' if which == 'diffpir-ref' else 'deepinv'} {which}"  # diffpir-ref: not deepinv's code
+        if (label, cfg, nfe, tuple(seeds)) in done:
             continue
         t0 = time.time()
-        rec(f"deepinv {which}", cfg, nfe, [peers(items, which, nfe, weights=a.prior, seed=sd, **kw) for sd in seeds], t0)
+        rec(label, cfg, nfe, [peers(items, which, nfe, weights=a.prior, seed=sd, **kw) for sd in seeds], t0)
 
 
 def table(files):

@@ -161,9 +161,9 @@ def test_shipped_weights_load_in_a_fresh_interpreter(tmp_path):
     import sys
 
     code = ("from mrirecon.models.io import load_model\nfrom mrirecon.resources import weights_dir\n"
-            "for k in ('unet', 'prior', 'sr3'):\n    print(k, type(load_model(weights_dir(k))).__name__)\n")
+            "for k in ('unet', 'prior', 'sr3', 'srnet'):\n    print(k, type(load_model(weights_dir(k))).__name__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True).stdout
-    assert out.split() == ["unet", "UNet", "prior", "PriorUNet", "sr3", "SR3Net"]
+    assert out.split() == ["unet", "UNet", "prior", "PriorUNet", "sr3", "SR3Net", "srnet", "UNet"]
 
 
 def test_non_finite_weights_are_refused(tmp_path):

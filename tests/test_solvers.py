@@ -129,7 +129,7 @@ def test_samples_mean_std(prior):
     op, y = PROBLEMS["multi"]
     r = ccdf.solve(op, y, prior, init="zero-filled", options=ccdf.CCDFOptions(t0=0.3, steps=3, n_samples=3),
                    generator=gens(1, y))
-    assert isinstance(r, Result) and r.nfe == 3
+    assert isinstance(r, Result) and r.nfe == 9  # 3 samples of 3 steps
     assert r.samples.shape == (3, 3, H, H) and r.image.shape == (3, H, H) and r.std.shape == (3, H, H)
     assert (r.std >= 0).all() and r.std.max() > 0
     assert torch.allclose(r.image, r.samples.mean(0))

@@ -231,7 +231,8 @@ def test_through_plane_sr_geometry_4d_and_int_input(tmp_path, degradation):
     nib.save(nib.Nifti1Image(data, aff), src)
     before = src.read_bytes()
     out = tmp_path / "iso.nii.gz"
-    assert main(["--quiet", "sr", str(src), "--axis", "auto", "--degradation", degradation, "--out", str(out)]) == 0
+    assert main(["--quiet", "sr", str(src), "--axis", "auto", "--degradation", degradation, "--method", "bicubic",
+                 "--out", str(out)]) == 0
     img = nib.load(out)
     assert src.read_bytes() == before
     assert img.shape == (12, 8, 20, 2) and img.get_data_dtype() == np.float32

@@ -27,7 +27,7 @@ def add_method_flags(p: argparse.ArgumentParser, task: str = "mri") -> None:
     ms = registry.methods(task)
     s = p.add_argument_group("method", "the method and its options (defaults per method; any option also as "
                                        "-o KEY=VALUE)")
-    s.add_argument("--method", default="zero-filled" if task == "mri" else "bicubic", choices=list(ms),
+    s.add_argument("--method", default="zero-filled" if task == "mri" else "unet", choices=list(ms),
                    help="; ".join(f"{n}: {m.summary}" for n, m in ms.items()) + " (default: %(default)s)")
     for name, uses in _fields(task).items():
         f0 = uses[0][1]

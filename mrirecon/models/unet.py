@@ -3,7 +3,8 @@
 Conv blocks: two 3×3 convolutions, instance norm, LeakyReLU(0.2), dropout; 2×2 average-pool down,
 transpose-conv up. Input is normalised by its per-image mean / std and the network predicts a
 residual, so the output is a complex image estimate (phase kept). Any image size works: inputs are
-reflect-padded to a multiple of ``2**num_pool_layers`` and cropped back.
+reflect-padded to a multiple of ``2**num_pool_layers`` (at least twice it; replicate-padded when the
+image is smaller than the pad) and cropped back.
 """
 
 from __future__ import annotations
@@ -71,9 +72,13 @@ class UNet(nn.Module):
         mean = x.reshape(b, c, -1).mean(-1)[..., None, None]
         std = x.reshape(b, -1).std(-1).clamp_min(1e-8)[:, None, None, None]
         z = (x - mean) / std
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        m = self.multiple
+        # padded to a multiple of 2**levels, and to at least 2 of them so the bottleneck keeps more than one
+        # pixel per axis (instance norm needs it): tiny images work too
+        ph, pw = max(-h % m, 2 * m - h), max(-w % m, 2 * m - w)
         if ph or pw:
-            z = F.pad(z, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="reflect")
+            small = max(ph - ph // 2, pw - pw // 2) >= min(h, w)  # reflect needs the pad below the size
+            z = F.pad(z, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate" if small else "reflect")
         skips = []
         out = z
         for layer in self.down:

@@ -11,7 +11,8 @@ import torch
 class Result:
     """``image`` ``(batch, H, W)`` (complex for MRI, real for SR3); with several samples, ``image`` is
     their mean, ``samples`` ``(n_samples, batch, H, W)`` and ``std`` the per-pixel standard deviation
-    of the magnitudes; ``nfe`` network evaluations per item; ``info`` solver facts (e.g. the t0 used)."""
+    of the magnitudes; ``nfe`` network evaluations per item (all samples together: k samples of n steps
+    are k·n); ``info`` solver facts (e.g. the t0 used)."""
 
     image: torch.Tensor
     samples: torch.Tensor | None = None

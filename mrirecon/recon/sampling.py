@@ -90,4 +90,4 @@ def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | Non
     if o.final_dc:
         x = phys.consistency(x, ys, mode, weight(0) if callable(weight) else weight, o.dc_iters)
     x = x * bshape(sc, x)
-    return collect(x, n, b, nfe=len(ts), info=dict(info, t0=t0))
+    return collect(x, n, b, nfe=len(ts) * n, info=dict(info, t0=t0))  # every sample's evaluations

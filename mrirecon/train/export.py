@@ -159,7 +159,7 @@ def export_sr3(run: Path, dest: Path, half: bool, bench_json=None) -> None:
   {sum(p.numel() for p in net.parameters()):,} parameters.
 - Task: SR3 (Saharia et al.): ε-prediction with {cfg['loss'].upper()} loss, √γ drawn uniformly between √ᾱ_(t−1) and √ᾱ_t
   for a uniform t; VP schedule {json.dumps(meta.get('schedule'))}.
-- Data: {_sr_data(cfg)}
+- Data{f" from step {state['switches'][-1]['step']} on (before: the basic distribution, box block means at ×2 / ×4 along both axes)" if state.get('switches') else ''}: {_sr_data(cfg)}
 - Trained: {state['step']} steps, batch {cfg['batch_size']}, lr {cfg['lr']}, wall time {state['wall_seconds']:.0f} s on 1 CPU thread
   (2-core machine shared with other training and benchmarks, so the wall time is ~1.5–2× an idle machine's);
   history of training-distribution switches {json.dumps(state.get("switches", []))}; exported: {_pick(run, "model").name}

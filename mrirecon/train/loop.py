@@ -187,6 +187,12 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
         state.setdefault("best_score", state.pop("best_psnr", None))
         say(f"resumed from {last} at step {state['step']}")
         objective.on_resume(state, say)
+        now = dataclasses.asdict(cfg)
+        changed = {k: v for k, v in now.items() if state["config"].get(k) != v
+                   and k not in ("out", "steps", "max_minutes", "threads", "device")}
+        if changed:  # e.g. --lr-decay-steps on resume: the state (and the model card) record the run's settings
+            state.setdefault("resumed_with", []).append({"step": state["step"], **changed})
+            state["config"] = now
     objective.setup(device, say, rank, world)
     net = model
     if world > 1:
