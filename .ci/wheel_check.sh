@@ -23,4 +23,11 @@ DEMO=$("$PY" -c "from mrirecon.resources import demo_file; print(demo_file())")
 "$MR" train unet --help > /dev/null
 "$MR" reconstruct "$DEMO" "$WORK/out" --method ccdf --accelerations 4 --center-fractions 0.08
 "$MR" evaluate --target-path "$(dirname "$DEMO")" --predictions-path "$WORK/out"
+# super-resolution with the shipped SR U-Net (the default method): a thick-slice NIfTI to 1 mm
+"$PY" -c "
+import numpy as np, nibabel as nib
+v = np.random.default_rng(0).random((32, 32, 4)).astype(np.float32)
+nib.save(nib.Nifti1Image(v, np.diag([1.0, 1.0, 4.0, 1.0])), 'thick.nii.gz')"
+"$MR" --quiet sr thick.nii.gz --axis slice --out iso.nii.gz
+"$PY" -c "import nibabel as nib; i = nib.load('iso.nii.gz'); assert i.shape == (32, 32, 16), i.shape; print('sr ok', i.shape)"
 echo "wheel check: ok"
