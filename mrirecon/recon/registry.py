@@ -8,7 +8,8 @@ for (task, name) holds THE defaults for that use (the command line is generated 
 
 ``networks`` names what the engine must load for a method: ``"prior"`` (passed as ``prior``),
 ``"unet"`` (for ``unet`` itself the network is the ``prior`` argument; for CCDF / RED-diff it is the
-initializer passed as ``init``), ``"sr3"`` (the conditional prior).
+initializer passed as ``init``), ``"srnet"`` (the same two roles for super-resolution: the SR U-Net),
+``"sr3"`` (the conditional prior).
 """
 
 from __future__ import annotations
