@@ -264,3 +264,23 @@ def test_training_stops_cleanly_on_sigterm(tiny_data, tmp_path):
     assert "stopped by signal SIGTERM" in (out / "train.log").read_text()
     st = json.loads((out / "last" / "state.json").read_text())
     assert st["step"] >= 3 and st["history"][-1]["step"] == st["step"]  # the reached step is saved
+
+
+def test_resume_without_optimizer_state(tiny_data, tmp_path):
+    """A checkpoint committed without its Adam moments (and with fp16 weights, to keep git small) still
+    resumes: the weights are loaded, the moments start afresh, the log says so."""
+    from safetensors.torch import load_file, save_file
+
+    from mrirecon.train import SRNetTrainConfig, train_srnet
+
+    base = dict(data=str(tiny_data), size=32, chans=4, num_pool_layers=2, batch_size=2, crop=16, scales=(2, 4),
+                checkpoint_every=1, val_every=1, threads=1, device="cpu", out=str(tmp_path / "s"))
+    train_srnet(SRNetTrainConfig(steps=1, **base), log=None)
+    last = tmp_path / "s" / "last"
+    (last / "optim.safetensors").unlink()
+    w = load_file(str(last / "model.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in w.items()}, str(last / "model.safetensors"))
+    train_srnet(SRNetTrainConfig(steps=2, **base), log=None)
+    assert json.loads((last / "state.json").read_text())["step"] == 2
+    assert "no optimizer state" in (tmp_path / "s" / "train.log").read_text()
+    assert load_file(str(last / "model.safetensors"))[next(iter(w))].dtype == torch.float32

@@ -186,8 +186,8 @@ def cmd_sr(a) -> int:
 
     opts = method_options(a, task="sr")
     shp_in, shp_out, what = super_resolve_file(a.input, a.out, a.scale, a.method, opts, weights=a.weights,
-                                               unet_weights=a.unet_weights, seed=a.seed, device=a.device, axis=a.axis, degradation=a.degradation,
-                                               progress=not a.quiet)
+                                               unet_weights=a.unet_weights, seed=a.seed, device=a.device, axis=a.axis,
+                                               degradation=a.degradation, progress=not a.quiet)
     print(f"{Path(a.input).name}: {shp_in} -> {shp_out} ({what}, {a.method}, {a.degradation}) -> {a.out}")
     return 0
 

@@ -64,13 +64,14 @@ def write_image(path: Path, vol: np.ndarray, geo, kind: str, factor: int = 1) ->
 
 
 def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = None, *, weights=None,
-                  unet_weights=None, seed: int = 0, batch_size: int = 4, device="cpu", solver=None, degradation: str = "box",
-                  progress: bool = False) -> np.ndarray:
+                  unet_weights=None, seed: int = 0, batch_size: int = 4, device="cpu", solver=None,
+                  degradation: str = "box", progress: bool = False) -> np.ndarray:
     """Super-resolve ``(slices, h, w)`` by ``scale`` (an integer, or ``(fh, fw)`` per axis; 1 leaves
     an axis as it is) with registered SR method ``method`` and its options (overrides of the method's
     SR defaults), for the ``degradation`` model (``physics.sr.Degrade``). Slice i draws noise seeded
     ``seed + i``."""
-    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
+    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights,
+                                    device=device)
     op = Degrade(scale, degradation)
     dev = torch.device("cpu") if solver.prior is None else next(solver.prior.parameters()).device
     out = []
@@ -87,8 +88,8 @@ def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = No
 
 
 def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict | None = None, *, weights=None,
-                         unet_weights=None, seed: int = 0, device="cpu", degradation: str = "box", progress: bool = False,
-                         solver=None) -> np.ndarray:
+                         unet_weights=None, seed: int = 0, device="cpu", degradation: str = "box",
+                         progress: bool = False, solver=None) -> np.ndarray:
     """Super-resolve a 3-D array ``(X, Y, Z)`` by integer ``factors`` per voxel axis (1 = kept).
 
     * two axes upsampled (in-plane): the planes spanned by them, one by one;
@@ -104,7 +105,8 @@ def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict |
         return np.array(data, np.float32)
     if len(up) == 3:
         raise ValueError("super-resolve at most two axes at once (in-plane) or one (through-plane)")
-    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
+    solver = solver or build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights,
+                                    device=device)
     kw = dict(seed=seed, solver=solver, degradation=degradation, progress=progress)
     if len(up) == 2:
         k = ({0, 1, 2} - set(up)).pop()
@@ -206,8 +208,8 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
 
 
 def super_resolve_file(inp, out, scale: int | None, method: str, options: dict | None = None, *, weights=None,
-                       unet_weights=None, seed: int = 0, device="cpu", axis: str = "inplane", degradation: str = "box",
-                       progress: bool = True) -> tuple[tuple, tuple, str]:
+                       unet_weights=None, seed: int = 0, device="cpu", axis: str = "inplane",
+                       degradation: str = "box", progress: bool = True) -> tuple[tuple, tuple, str]:
     """Read ``inp``, super-resolve it, write ``out`` (kind from its suffix); returns (in shape, out shape,
     what was done). NIfTI input keeps its geometry (``super_resolve_nifti``); .npy / PNG images are
     super-resolved in-plane."""
@@ -216,14 +218,15 @@ def super_resolve_file(inp, out, scale: int | None, method: str, options: dict |
         raise FileNotFoundError(f"{inp}: input not found")
     if inp.name.lower().endswith((".nii", ".nii.gz")) and out.name.lower().endswith((".nii", ".nii.gz")):
         return super_resolve_nifti(inp, out, scale, method, options, axis=axis, degradation=degradation,
-                                   weights=weights, unet_weights=unet_weights, seed=seed, device=device, progress=progress)
+                                   weights=weights, unet_weights=unet_weights, seed=seed, device=device,
+                                   progress=progress)
     if axis not in ("inplane", "auto"):
         raise ValueError(f"{inp}: --axis {axis} needs a NIfTI input and output (voxel axes and sizes)")
     if not scale:
         raise ValueError("--scale is needed for in-plane super-resolution")
     vol, geo, kind = read_image(inp)
-    sr = super_resolve(vol, scale, method, options, weights=weights, unet_weights=unet_weights, seed=seed, device=device,
-                       degradation=degradation, progress=progress)
+    sr = super_resolve(vol, scale, method, options, weights=weights, unet_weights=unet_weights, seed=seed,
+                       device=device, degradation=degradation, progress=progress)
     _check_finite(sr, inp)
     write_image(out, sr, geo, kind if out.suffix.lower() not in (".npy", ".png") else out.suffix[1:], factor=scale)
     return vol.shape[1:], sr.shape[1:], f"in-plane x{scale}, {len(sr)} slices"

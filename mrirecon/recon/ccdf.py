@@ -120,5 +120,5 @@ def solve_sr(physics, y: torch.Tensor, prior, *, init=None, options: CCDFSROptio
     return _solve(physics, y, prior, init, options or CCDFSROptions(), generator, callback)
 
 
-def nfe(schedule, t0: float, steps: int | None, spacing: str = "linear") -> int:
-    return len(schedule.timesteps(schedule.start_index(t0), steps, spacing=spacing))
+def nfe(schedule, t0: float, steps: int | None) -> int:
+    return len(schedule.timesteps(schedule.start_index(t0), steps))

@@ -42,8 +42,8 @@ class SamplerOptions(Options):
     sigma_scale: float = opt(1.0, "scale the noise levels of the reverse steps: step t runs at the timestep whose "
                              "sigma is sigma_scale x sigma_t (< 1: more steps at low noise)", min=0.0, max=1.0,
                              min_open=True)
-    spacing: str = opt("linear", "timestep grid of the reverse steps: linear, or quadratic (DiffPIR's: dense near t = 0)",
-                       choices=("linear", "quadratic"))
+    spacing: str = opt("linear", "timestep grid of the reverse steps: linear, or quadratic (DiffPIR's: dense near "
+                       "t = 0)", choices=("linear", "quadratic"))
     diffpir_zeta: float | None = opt(None, "DiffPIR's update instead of DDIM's: the noise implied by the corrected x0, "
                              "mixed with fresh noise by zeta in [0, 1] (none: DDIM with eta)", min=0.0, max=1.0)
 

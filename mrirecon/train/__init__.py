@@ -1,5 +1,5 @@
-"""Training: one loop (``loop.train``) with the U-Net, prior, SR3 and SR U-Net objectives (``objectives``),
-checkpoints without pickle (``checkpoint``), training datasets (``datasets``) and the export of
+"""Training: one loop (``loop.train``) with the U-Net, prior, SR3 and SR U-Net objectives
+(``objectives``), checkpoints without pickle (``checkpoint``), training datasets (``datasets``) and the export of
 trained weights with model cards (``export``). ``mrirecon train <what>`` runs ``main``."""
 
 from mrirecon.train.loop import TrainConfig, train
@@ -7,8 +7,8 @@ from mrirecon.train.objectives import (OBJECTIVES, PriorObjective, PriorTrainCon
                                        SRNetObjective, SRNetTrainConfig, UNetObjective, UNetTrainConfig)
 
 __all__ = ["train", "TrainConfig", "OBJECTIVES", "UNetObjective", "UNetTrainConfig", "PriorObjective",
-           "PriorTrainConfig", "SR3Objective", "SR3TrainConfig", "SRNetObjective", "SRNetTrainConfig", "train_unet", "train_prior",
-           "train_sr3", "train_srnet"]
+           "PriorTrainConfig", "SR3Objective", "SR3TrainConfig", "SRNetObjective", "SRNetTrainConfig", "train_unet",
+           "train_prior", "train_sr3", "train_srnet"]
 
 
 def train_unet(cfg: UNetTrainConfig, log=print):

@@ -2,7 +2,8 @@
 
 A checkpoint folder holds ``model.safetensors`` (raw weights), optionally ``ema/`` (EMA weights in
 the shipping layout: config.json + model.safetensors), ``optim.safetensors`` (Adam moments and
-step counts) and ``state.json`` (step, wall time, history, config).
+step counts; optional — without it a resume starts the moments afresh) and ``state.json`` (step, wall
+time, history, config).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def load_checkpoint(folder, model, opt, ema=None) -> dict:
     load_state_checked(model, folder / "model.safetensors")
     if ema is not None:
         load_state_checked(ema, folder / "ema" / "model.safetensors")
+    if not (folder / "optim.safetensors").exists():  # a checkpoint shipped without its Adam moments (kept out of
+        return json.loads((folder / "state.json").read_text())  # git for size): they start afresh
     flat = load_file(str(folder / "optim.safetensors"))
     sd = opt.state_dict()
     state: dict = {}

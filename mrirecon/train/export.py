@@ -8,7 +8,8 @@ Each network: ``<run>/best`` (best by validation; EMA weights for the prior) whe
 last EMA / model weights of older runs. The U-Net's meta gains ``eps0_mean`` (the mean validation
 error used by CCDF's t0="auto"). ``--sr3-bench`` / ``--sr-bench`` add the table that
 ``benchmarks/bench_sr_volume.py`` wrote to the SR3 / SR U-Net card. Each folder gets a MODEL_CARD.md
-with data, steps, wall time and validation figures. Run from a checkout (the defaults are relative to the working directory).
+with data, steps, wall time and validation figures. Run from a checkout (the defaults are relative to
+the working directory).
 """
 import argparse
 import json
@@ -189,7 +190,7 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
 
 
 def _sr_data(cfg: dict) -> str:
-    """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairs``)."""
+    """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairMaker``)."""
     base = (ROBUST_DATA if cfg.get("recipe") == "robust" else BASIC_DATA).replace("; random smooth phase", "")
     one = cfg.get("one_axis_prob", 0.0)
     noise = cfg.get("noise_prob")

@@ -185,7 +185,8 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
     if has_checkpoint(last):
         state = load_checkpoint(last, model, opt, ema)
         state.setdefault("best_score", state.pop("best_psnr", None))
-        say(f"resumed from {last} at step {state['step']}")
+        say(f"resumed from {last} at step {state['step']}"
+            + ("" if (last / "optim.safetensors").exists() else " (no optimizer state: Adam moments start afresh)"))
         objective.on_resume(state, say)
         now = dataclasses.asdict(cfg)
         changed = {k: v for k, v in now.items() if state["config"].get(k) != v

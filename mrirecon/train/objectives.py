@@ -71,6 +71,11 @@ class Objective:
         return {}
 
 
+def step_decay_lr(cfg, step: int) -> float:
+    """``cfg.lr``, × 0.1 from ``cfg.lr_decay_steps`` on (the feed-forward networks' schedule)."""
+    return cfg.lr * (0.1 if step >= cfg.lr_decay_steps else 1.0)
+
+
 def _recipe_switch(cfg, state: dict, say) -> None:
     """A resumed run on another training distribution: fine-tuning; the best checkpoint is chosen anew."""
     old = state["config"].get("recipe", "basic")
@@ -172,7 +177,7 @@ class UNetObjective(Objective):
                 for j, i in self.indices(step, rank, world, len(self.train_src))]
 
     def lr_at(self, step):
-        return self.cfg.lr * (0.1 if step >= self.cfg.lr_decay_steps else 1.0)
+        return step_decay_lr(self.cfg, step)
 
     def loss(self, model, batch):
         inp, tgt, is_complex = batch
@@ -348,7 +353,7 @@ class PriorObjective(Objective):
 
 
 # ------------------------------------------------------------------------------------------ SR pairs
-class SRPairs:
+class SRPairMaker:
     """What the SR objectives share: HR crops of the (augmented) training magnitudes and their LR
     partners through ``physics.sr.Degrade`` — a degradation and scale drawn per item, along both axes
     or (``one_axis_prob``) one random axis as through-plane SR sees it — cubic-upsampled by the
@@ -424,7 +429,7 @@ def sample_sqrt_gamma(schedule: VPSchedule, n: int, g: torch.Generator) -> torch
     return (lo + torch.rand(n, generator=g, dtype=torch.float64) * (hi - lo)).float()
 
 
-class SR3Objective(SRPairs, Objective):
+class SR3Objective(SRPairMaker, Objective):
     """SR3: HR/LR pairs from the prepared slices (magnitude; block-mean LR — the ``Downsample``
     operator — bicubic-upsampled as the condition), each normalised by the HR crop's peak;
     validation: the ε loss on a fixed validation batch at fixed noise levels (lower is better)."""
@@ -518,15 +523,10 @@ SR_VAL_SETS = {"x2": ((2, 2), "box"), "x4": ((4, 4), "box"), "x4z": ((4, 1), "bo
                "x3k": ((3, 3), "kspace"), "x4g": ((4, 4), "gaussian")}
 
 
-def _psnr1(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """PSNR (dB) of images normalised to a peak of 1."""
-    return float(10 * torch.log10(1.0 / (x - ref).pow(2).mean().clamp_min(1e-12)))
-
-
-class SRNetObjective(SRPairs, Objective):
+class SRNetObjective(SRPairMaker, Objective):
     """Feed-forward super-resolution: a residual U-Net (``models.unet.UNet``, one channel) from the
     cubic-upsampled LR image to the HR image, L1 loss — the SR counterpart of the reconstruction
-    U-Net and CCDF-SR's initializer. Pairs as SR3's (``SRPairs``), the factor drawn per item, a fifth
+    U-Net and CCDF-SR's initializer. Pairs as SR3's (``SRPairMaker``), the factor drawn per item, a fifth
     with LR noise; validation: PSNR gain over cubic interpolation on whole validation slices for
     in-plane and one-axis (through-plane) box, k-space and Gaussian degradations."""
 
@@ -568,7 +568,7 @@ class SRNetObjective(SRPairs, Objective):
         return [self.item(i, (self.cfg.seed, step, j)) for j, i in self.indices(step, rank, world, len(self.src))]
 
     def lr_at(self, step):
-        return self.cfg.lr * (0.1 if step >= self.cfg.lr_decay_steps else 1.0)
+        return step_decay_lr(self.cfg, step)
 
     def loss(self, model, batch):
         up, hr = batch
@@ -576,12 +576,14 @@ class SRNetObjective(SRPairs, Objective):
 
     @torch.no_grad()
     def validate(self, model):
+        from mrirecon.eval.metrics import psnr
+
         was = model.training
         model.eval()
         out = {}
         for k, (up, hr) in self.val_pairs.items():
             pred = torch.cat([model(up[j:j + 4].to(self.device)).cpu() for j in range(0, len(up), 4)])
-            p, b = _psnr1(pred, hr), _psnr1(up, hr)
+            p, b = (float(psnr(hr.numpy(), x.numpy(), maxval=1.0)) for x in (pred, up))  # pairs peak at 1
             out[k] = {"PSNR": round(p, 3), "cubic_PSNR": round(b, 3), "gain": round(p - b, 3)}
         model.train(was)
         return out
