@@ -120,6 +120,13 @@ def _any(flag: bool, world: int) -> bool:
     return bool(t)
 
 
+#: steps of linear lr ramp after resuming without optimizer state: fresh Adam moments make the first
+#: updates ±lr per weight whatever the gradient's size, which at full lr undoes much of the training
+#: (measured: the SR U-Net's mean validation gain 1.85 -> 1.27 dB after 2 such steps at lr 1e-3; with the
+#: ramp and lr 1e-4 it was 1.87 dB after 100 steps)
+REWARM_STEPS = 100
+
+
 class _StopOnSignal:
     """SIGTERM / SIGINT ask the loop to stop after the current step, with a checkpoint (so a preempted
     or killed run resumes where it was); the previous handlers come back afterwards. Only the main
@@ -182,11 +189,15 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = {"step": 0, "wall_seconds": 0.0, "history": [], "best_score": None, "config": dataclasses.asdict(cfg)}
     last = out / "last"
+    rewarm_until = 0  # resumed without Adam moments: the lr ramps up again until this step
     if has_checkpoint(last):
+        fresh_moments = not (last / "optim.safetensors").exists()
         state = load_checkpoint(last, model, opt, ema)
         state.setdefault("best_score", state.pop("best_psnr", None))
+        rewarm_until = state["step"] + REWARM_STEPS if fresh_moments else 0
         say(f"resumed from {last} at step {state['step']}"
-            + ("" if (last / "optim.safetensors").exists() else " (no optimizer state: Adam moments start afresh)"))
+            + (f" (no optimizer state: Adam moments start afresh, lr ramped up over {REWARM_STEPS} steps)"
+               if rewarm_until else ""))
         objective.on_resume(state, say)
         now = dataclasses.asdict(cfg)
         changed = {k: v for k, v in now.items() if state["config"].get(k) != v
@@ -252,7 +263,8 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
                 break
             items = objective.batch(step, rank, world)
             for g in opt.param_groups:
-                g["lr"] = objective.lr_at(step)
+                g["lr"] = objective.lr_at(step) * (1.0 if step >= rewarm_until else
+                                                   (step + 1 - rewarm_until + REWARM_STEPS) / REWARM_STEPS)
             opt.zero_grad(set_to_none=True)
             micro = objective.micro_batches(items, cfg.accum_steps)
             total = 0.0
