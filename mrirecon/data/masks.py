@@ -267,3 +267,59 @@ def mask_2d(mask_func, kspace_shape: Sequence[int], seed: Seed = None, offset=No
     m, n_low = mask_func((h, w, 2), offset=offset, seed=seed)
     m = m.reshape(m.shape[-3], m.shape[-2]) if m.shape[-3] == h else m.reshape(1, w)
     return m.expand(h, w).to(torch.float32).contiguous(), n_low
+
+
+def _centre_block(mask: np.ndarray) -> np.ndarray:
+    """The fully sampled centre of a 2-D mask ``(H, W)`` (the auto-calibration region), as a boolean
+    map: for line masks (every row alike) the contiguous run of sampled columns through the centre,
+    otherwise the largest fully sampled square around the centre."""
+    h, w = mask.shape
+    out = np.zeros_like(mask, dtype=bool)
+    if (mask == mask[:1]).all():
+        cols = mask[0]
+        lo = hi = w // 2
+        if not cols[lo]:
+            return out
+        while lo > 0 and cols[lo - 1]:
+            lo -= 1
+        while hi < w - 1 and cols[hi + 1]:
+            hi += 1
+        out[:, lo:hi + 1] = True
+        return out
+    cy, cx = h // 2, w // 2
+    r = 0
+    while r < min(cy, cx) and mask[cy - r:cy + r + 1, cx - r:cx + r + 1].all():
+        r += 1
+    if r:
+        out[cy - r + 1:cy + r, cx - r + 1:cx + r] = True
+    return out
+
+
+def holdout_splits(mask, folds: int = 3, fraction: float = 0.15, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Disjoint k-space hold-out sets of a sampling mask ``(H, W)`` for validating a reconstruction on
+    the data itself (self-supervised, as in SSDU-style splits): ``folds`` pairs ``(keep, held)`` of
+    boolean ``(H, W)`` masks with ``keep | held == mask``, each holding out ``fraction`` (at least one) of the sampled
+    lines (line masks: whole columns) or samples (2-D masks) outside the fully sampled centre, which is
+    always kept (coil calibration and the low frequencies stay). Seeded: the same mask gives the same
+    splits. Empty when there is nothing to hold out."""
+    m = torch.as_tensor(mask).bool().cpu().numpy()
+    if m.ndim == 1:
+        m = np.broadcast_to(m, (1, m.shape[0]))
+    centre = _centre_block(m)
+    lines = bool((m == m[:1]).all())
+    cand = np.flatnonzero(m[0] & ~centre[0]) if lines else np.flatnonzero((m & ~centre).ravel())
+    n = max(1, int(round(fraction * len(cand))))
+    if len(cand) - n < 1:
+        return []
+    perm = np.random.default_rng(seed).permutation(cand)
+    out = []
+    for f in range(folds):
+        pick = perm[f * n:(f + 1) * n] if (f + 1) * n <= len(perm) else np.random.default_rng(seed + f).choice(cand, n, replace=False)
+        held = np.zeros_like(m)
+        if lines:
+            held[:, pick] = True
+        else:
+            held.reshape(-1)[pick] = True
+        held &= m
+        out.append((torch.from_numpy(m & ~held), torch.from_numpy(held)))
+    return out

@@ -122,6 +122,57 @@ class LinearOp:
             rs = torch.where(active, rs_new, rs)
         return x
 
+    @torch.no_grad()
+    def cg_solve_shifts(self, y: torch.Tensor, x_ref: torch.Tensor, mus, iters: int = 20,
+                        tol: float = 1e-5) -> torch.Tensor:
+        """``cg_solve`` for several weights at the cost of one: ``(len(mus), batch, …)`` with entry j the
+        ``iters``-step CG iterate of ``argmin ‖A x − y‖² + μ_j ‖x − x_ref‖²`` started at ``x_ref``.
+
+        Started at ``x_ref``, every system has the same initial residual ``A^H y − A^H A x_ref`` and the
+        shifted Krylov spaces coincide, so one Krylov sequence serves all μ (multi-shift CG, Jegerlehner
+        1996; the smallest μ is the seed system). Each weight stops when its own residual falls below
+        ``tol``, as ``cg_solve`` does."""
+        mus = [float(m) for m in mus]
+        base = min(mus)
+        sh = torch.tensor([m - base for m in mus], dtype=torch.float32, device=x_ref.device)[:, None]  # (S, 1)
+        n_s, b = len(mus), x_ref.shape[0]
+        normal = lambda v: self.normal(v) + base * v  # noqa: E731
+        r = self.adjoint(y) - self.normal(x_ref)
+        p = r.clone()
+        ps = r[None].repeat(n_s, *([1] * r.dim()))
+        d = torch.zeros_like(ps)  # x_j − x_ref
+        rs = _dot(r, r)
+        rs0 = rs.clamp_min(1e-30)
+        one = torch.ones(n_s, b, device=x_ref.device)
+        zeta, zeta_prev = one.clone(), one.clone()
+        alpha_prev, beta_prev = torch.ones(b, device=x_ref.device), torch.zeros(b, device=x_ref.device)
+        active = (rs / rs0 >= tol ** 2)[None] & (one > 0)  # (S, batch)
+        seed_active = rs / rs0 >= tol ** 2
+        for _ in range(iters):
+            if not bool(active.any()):
+                break
+            ap = normal(p)
+            pap = _dot(p, ap)
+            ok = seed_active & (pap > 1e-6 * _dot(p, p))
+            alpha = torch.where(ok, rs / pap.clamp_min(1e-30), torch.zeros_like(rs))
+            den = alpha * beta_prev * (zeta_prev - zeta) + zeta_prev * alpha_prev * (1 + sh * alpha)
+            zeta_new = torch.where(den.abs() > 1e-30, zeta * zeta_prev * alpha_prev / den.clamp_min(1e-30), zeta)
+            alpha_s = torch.where(active & ok, alpha * zeta_new / zeta.clamp_min(1e-30), torch.zeros_like(zeta))
+            shape = alpha_s.shape + (1,) * (d.dim() - 2)
+            d = d + alpha_s.reshape(shape) * ps
+            r = r - _b(alpha, r) * ap
+            rs_new = _dot(r, r)
+            beta = torch.where(ok, rs_new / rs.clamp_min(1e-30), torch.zeros_like(rs))
+            beta_s = beta * (zeta_new / zeta.clamp_min(1e-30)) ** 2
+            p = r + _b(beta, p) * p
+            ps = zeta_new.reshape(shape) * r[None] + beta_s.reshape(shape) * ps
+            zeta_prev, zeta = zeta, zeta_new
+            alpha_prev, beta_prev = torch.where(ok, alpha, alpha_prev), beta
+            seed_active = ok & (rs_new / rs0 >= tol ** 2)
+            active = active & ok & (zeta.abs() ** 2 * rs_new / rs0 >= tol ** 2)
+            rs = torch.where(ok, rs_new, rs)
+        return x_ref[None] + d
+
     def consistency(self, x: torch.Tensor, y: torch.Tensor, mode: str = "replace", weight: float = 1.0,
                     iters: int = 15) -> torch.Tensor:
         """Non-expansive data-consistency map ``x ↦ L x + b`` with ``‖L‖ ≤ 1``:

@@ -36,6 +36,11 @@ class _CartesianMRI(LinearOp):
     def item_mask(self, i: int) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def with_mask(self, mask: torch.Tensor) -> "_CartesianMRI":
+        """The same operator with another sampling mask ``(batch, H, W)`` (e.g. a subset of this one's
+        samples for k-space hold-out validation); the noise level is carried over."""
+        raise NotImplementedError
+
     def estimate_noise(self, y):
         from mrirecon.physics.noise import estimate_sigma
 
@@ -82,6 +87,9 @@ class SingleCoilMRI(_CartesianMRI):
     def select(self, idx):
         return self._carry_noise(SingleCoilMRI(self.mask[idx] if self.mask.shape[0] > 1 else self.mask), idx)
 
+    def with_mask(self, mask):
+        return self._carry_noise(SingleCoilMRI(mask))
+
     def to(self, device):
         return self._carry_noise(SingleCoilMRI(self.mask.to(device)))
 
@@ -124,6 +132,9 @@ class MultiCoilMRI(_CartesianMRI):
     def select(self, idx):
         m = self.mask[idx] if self.mask.shape[0] > 1 else self.mask
         return self._carry_noise(MultiCoilMRI(m[:, 0], self.maps[idx]), idx)
+
+    def with_mask(self, mask):
+        return self._carry_noise(MultiCoilMRI(mask, self.maps))
 
     def to(self, device):
         return self._carry_noise(MultiCoilMRI(self.mask[:, 0].to(device), self.maps.to(device)))

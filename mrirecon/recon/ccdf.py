@@ -45,6 +45,10 @@ class CCDFOptions(SamplerOptions):
                              "weights)", min=0.0, min_open=True)
     auto_rho: float = opt(20.0, "t0=auto: injected noise variance over the initializer's error (calibrated)",
                           min=0.0, min_open=True)
+    dc_noise: str = opt("cv", "noise level behind dc_weight=auto: cv (the k-space estimate, raised where the U-Net's "
+                        "k-space hold-out validation shows the data noisier — coil-map or model error; multi-coil "
+                        "data with the U-Net as init) or estimate (the k-space estimate alone)",
+                        choices=("cv", "estimate"))
 
 
 @dataclasses.dataclass
@@ -99,6 +103,12 @@ def resolve_t0(o: CCDFOptions, schedule, init, physics) -> float:
 
 
 def _solve(physics, y, prior, init, o, generator, callback):
+    if (getattr(o, "dc_noise", "estimate") == "cv" and o.dc_weight == "auto" and physics.num_coils > 1
+            and isinstance(init, torch.nn.Module)):
+        from mrirecon.recon.unet import is_sr_network, validated_noise
+
+        if not is_sr_network(init):
+            physics = validated_noise(physics, y, init)
     t0 = resolve_t0(o, prior.schedule, init, physics)
     x_init = initial_estimate(physics, y, o.init if init is None else init, "CCDF")
     return posterior_sample(physics, y, prior, x_init, t0, o, generator, callback)

@@ -7,11 +7,25 @@ too): ``A^H y``, or for multi-coil data the CG-SENSE image. ``final_dc="cg"`` so
 argmin ‖Ax − y‖² + μ_dc‖x − U(x_in)‖² (parallel imaging around the network's estimate); ``"auto"``
 does that for multi-coil data and nothing for single-coil data; ``"replace"`` applies the
 operator's consistency map (``dc_mode`` / ``dc_weight``).
+
+The weight μ_dc is chosen on the data itself by default (``dc_mu="cv"``): the noise rule
+μ = σ_n² / ε₀ (``dc_mu="auto"``: noise level over the network's validation error) is the MAP weight
+for the sampled k-space entries, and k-space hold-out validation raises it where the data show that
+it trusts them too much — a few disjoint sets of sampled lines outside the calibration region are
+held out in turn, the network and the consistency solve run on the rest for each μ of ``CV_MUS``
+(∞: the network's estimate as it is; one multi-shift CG serves all μ), and the smallest μ whose
+held-out prediction error is within one standard error of the best is the validated bound
+(``cv_dc_mu``). Held-out lines see the unsampled k-space, which parallel imaging fills through the
+coil maps: coil-map errors, g-factor noise and slices far from the network's training data show up
+there, and the noise rule sees none of them.
+Single-coil consistency is diagonal in k-space (it changes only
+the sampled entries), so held-out lines cannot rank μ there: single-coil data use the noise rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
@@ -24,6 +38,8 @@ from mrirecon.recon.result import Result
 
 
 FALLBACK_DC_MU = 0.02  # the constant used before the weights followed the data (networks without eps0)
+#: candidate weights of the hold-out choice (``dc_mu="cv"``); ∞ = the network's estimate unchanged
+CV_MUS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, math.inf)
 
 
 @dataclasses.dataclass
@@ -33,43 +49,166 @@ class UNetOptions(Options):
                         choices=("auto", "cg", "replace", "none"))
     dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
     dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
-    dc_mu: float | str = opt("auto", "final_dc=cg: weight mu of the network's estimate, or auto: sigma_n^2 / eps0 "
-                             "(noise level over the network's validation error, recon.weights)", choices=("auto",),
+    dc_mu: float | str = opt("cv", "final_dc=cg: weight mu of the network's estimate; cv: chosen per slice by k-space "
+                             "hold-out validation (CV_MUS, inf = no consistency; multi-coil data, else auto); auto: sigma_n^2 / eps0 (noise level "
+                             "over the network's validation error, recon.weights)", choices=("cv", "auto"),
                              min=0.0, min_open=True)
     dc_iters: int = opt(20, "final_dc=cg: conjugate-gradient iterations", min=1)
+    cv_folds: int = opt(5, "dc_mu=cv: hold-out sets (each costs one network evaluation)", min=1)
+    cv_fraction: float = opt(0.08, "dc_mu=cv: fraction of the sampled lines outside the calibration region held out "
+                             "per set", min=0.0, max=0.5, min_open=True)
 
 
 @torch.no_grad()
-def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = None) -> torch.Tensor:
-    """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale."""
-    o = options or UNetOptions()
+def network_estimate(physics, y: torch.Tensor, model) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U-Net's raw complex estimate ``(batch, H, W)`` at ``y``'s scale (no data consistency) and
+    the input's scale ``(batch,)``."""
     from mrirecon.models.io import warn_if_far_from_training_size
 
     xin, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
     warn_if_far_from_training_size(model, xin.shape)
     dev = next(model.parameters()).device
     x = channels_to_complex(model(complex_to_channels(xin).to(dev))).to(y.device)
-    x = x * bshape(scale, x)
+    return x * bshape(scale, x), scale
+
+
+def _masked(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``y`` with mask ``m`` ``(batch, H, W)`` applied (single- or multi-coil k-space)."""
+    m = m.to(device=y.device, dtype=torch.float32)
+    return y * (m[:, None] if y.dim() == 4 else m)
+
+
+def _dc(physics, y, u, mu: torch.Tensor, iters: int) -> torch.Tensor:
+    """argmin ‖Ax − y‖² + μ‖x − u‖² per item; μ = ∞ keeps ``u``."""
+    inf = torch.isinf(mu)
+    if bool(inf.all()):
+        return u
+    x = physics.cg_solve(y, u, torch.where(inf, torch.ones_like(mu), mu), iters)
+    return torch.where(bshape(inf, x), u, x)
+
+
+@torch.no_grad()
+def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest μ per item that k-space hold-out validation does not reject → ``(mu, errors)``
+    with ``errors`` ``(folds, batch, len(CV_MUS))`` the held-out squared prediction errors per set.
+
+    Held-out lines are unsampled in each split, so they measure what the consistency step does to
+    the *unsampled* k-space (through the coil sensitivities): there, too much data weight spreads
+    noise and coil-map errors, and the error rises as μ falls. What it does to the *sampled* entries
+    (where more data weight always helps when the noise is low) is invisible to them, so the minimum
+    itself is biased towards large μ. The choice is therefore the one-standard-error rule of
+    cross-validation (Hastie et al., Elements of Statistical Learning §7.10) towards the data: the
+    smallest μ whose mean error is within one standard error (over the sets) of the minimum. The
+    solver then takes the larger of this μ and the noise rule's (``dc_mu='auto'``), which speaks for the
+    sampled entries: hold-out validation can only raise the weight of the network, where the data
+    show that trusting them more hurts. An item
+    whose mask leaves nothing to hold out (fully sampled) gets the smallest μ: its data decide."""
+    from mrirecon.data.masks import holdout_splits
+
+    b = y.shape[0]
+    mus = torch.tensor(CV_MUS, dtype=torch.float32)
+    errs = torch.zeros(o.cv_folds, b, len(CV_MUS))
+    splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
+    have = torch.tensor([bool(s) for s in splits])
+    if not bool(have.any()):
+        return mus[:1].expand(b).clone(), errs
+    items = have.nonzero()[:, 0].tolist()
+    sub, ysub = physics.select(items), y[items]
+    finite = [m for m in CV_MUS if not math.isinf(m)]
+    for f in range(o.cv_folds):
+        keep = torch.stack([splits[i][f][0] for i in items])
+        held = torch.stack([splits[i][f][1] for i in items])
+        op_keep, op_held = sub.with_mask(keep), sub.with_mask(held)
+        y_keep, y_held = _masked(ysub, keep), _masked(ysub, held)
+        u, _ = network_estimate(op_keep, y_keep, model)
+        xs = list(op_keep.cg_solve_shifts(y_keep, u, finite, o.dc_iters)) + [u] * (len(CV_MUS) - len(finite))
+        for j, x in enumerate(xs):  # CV_MUS lists the finite weights first, then ∞
+            errs[f, items, j] = (op_held.forward(x) - y_held).abs().pow(2).flatten(1).sum(1).cpu()
+    mean = errs.mean(0)
+    se = errs.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros_like(mean)
+    best = mean.argmin(1)
+    bound = mean.gather(1, best[:, None]) + se.gather(1, best[:, None])
+    pick = (mean <= bound).float().argmax(1)  # the first (smallest) μ under the bound
+    pick[~have] = 0
+    return mus[pick], errs
+
+
+def _noise_rule_mu(physics, y, model, scale) -> torch.Tensor | None:
+    """σ_n² / ε₀ per item (``recon.weights.unet_dc_mu``), or None without a noise level or ε₀."""
+    from mrirecon.recon.ccdf import initializer_error
+    from mrirecon.recon.weights import normalised_sigma, unet_dc_mu
+
+    eps0 = initializer_error(getattr(model, "meta", {}) or {}, physics)
+    sig = normalised_sigma(physics, y, scale)
+    return None if sig is None or eps0 is None else unet_dc_mu(sig, eps0)
+
+
+@torch.no_grad()
+def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None,
+                      scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(mu, ratio)`` per item: the U-Net's consistency weight ``max(μ_cv, μ_noise)`` and, when the
+    noise rule applies, ``ratio = max(μ_cv, μ_noise) / μ_noise ≥ 1`` — the factor by which the data
+    behave noisier than their noise estimate (coil-map and model error included: μ = σ²/ε₀, so a
+    validated μ r times larger is a noise variance r times larger). An ∞ μ counts as the largest
+    finite candidate in ``ratio``. ``ratio`` is None without a noise level or ε₀."""
+    o = o or UNetOptions()
+    if scale is None:
+        _, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
+    mu_cv, _ = cv_dc_mu(physics, y, model, o)
+    mu_noise = _noise_rule_mu(physics, y, model, scale)
+    if mu_noise is None:
+        return mu_cv, None
+    mu_noise = mu_noise.to(mu_cv)
+    mu = torch.maximum(mu_cv, mu_noise)
+    finite_max = max(m for m in CV_MUS if not math.isinf(m))
+    ratio = (torch.where(torch.isinf(mu), torch.full_like(mu, finite_max), mu) / mu_noise).clamp_min(1.0)
+    return mu, ratio
+
+
+def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None):
+    """A copy of ``physics`` whose ``noise_sigma`` is the noise estimate raised by the U-Net's k-space
+    hold-out validation (``validated_weights``): the noise level the data show once coil-map and model
+    errors count — for solvers whose data weights follow σ (CCDF). ``physics`` itself is not changed;
+    single-coil operators, or data without a noise level, come back as they are."""
+    from mrirecon.recon.weights import noise_level
+
+    if physics.num_coils == 1:
+        return physics
+    _, ratio = validated_weights(physics, y, model, o)
+    sigma = noise_level(physics, y)
+    if ratio is None or sigma is None:
+        return physics
+    return physics.select(list(range(y.shape[0]))).with_noise(sigma * ratio.to(sigma).sqrt())
+
+
+@torch.no_grad()
+def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = None,
+                info: dict | None = None) -> torch.Tensor:
+    """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale; ``info`` (a dict), when
+    given, receives the data-consistency weights used."""
+    o = options or UNetOptions()
+    x, scale = network_estimate(physics, y, model)
     final_dc = o.final_dc
     if final_dc == "auto":
         final_dc = "cg" if physics.num_coils > 1 else "none"
     if final_dc == "cg":
         mu = o.dc_mu
-        if mu == "auto":
-            from mrirecon.recon.ccdf import initializer_error
-            from mrirecon.recon.weights import normalised_sigma, unet_dc_mu
-
-            eps0 = initializer_error(getattr(model, "meta", {}) or {}, physics)
-            sig = normalised_sigma(physics, y, scale)
-            if sig is None or eps0 is None:
+        if mu == "cv" and physics.num_coils == 1:  # held-out lines cannot rank μ (see the module docstring)
+            mu = "auto"
+        if mu == "cv":
+            mu, _ = validated_weights(physics, y, model, o, scale)
+        elif mu == "auto":
+            mu = _noise_rule_mu(physics, y, model, scale)
+            if mu is None:
                 import warnings
 
                 warnings.warn("dc_mu='auto' needs the noise level and the network's validation error (eps0 in its "
                               f"weights' meta); using mu = {FALLBACK_DC_MU}", stacklevel=2)
                 mu = FALLBACK_DC_MU
-            else:
-                mu = unet_dc_mu(sig, eps0)
-        x = physics.cg_solve(y, x, mu, o.dc_iters)
+        mu = torch.as_tensor(mu, dtype=torch.float32).reshape(-1).expand(y.shape[0]).clone()
+        x = _dc(physics, y, x, mu, o.dc_iters)
+        if info is not None:
+            info["dc_mu"] = [None if math.isinf(v) else float(v) for v in mu.tolist()]
     elif final_dc == "replace":
         x = physics.consistency(x, y, o.dc_mode, o.dc_weight)
     return x
@@ -81,7 +220,11 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptio
     """``prior``: the U-Net network (``mrirecon.models.unet.UNet``); returns a complex ``Result``."""
     if prior is None:
         raise ValueError("the unet method needs its network: solve(A, y, prior=<U-Net>)")
-    return Result(image=reconstruct(physics, y, prior, options), nfe=1)
+    o = options or UNetOptions()
+    info: dict = {}
+    x = reconstruct(physics, y, prior, o, info)
+    cv = "dc_mu" in info and o.dc_mu == "cv" and physics.num_coils > 1
+    return Result(image=x, nfe=1 + (o.cv_folds if cv else 0), info=info)
 
 
 # ------------------------------------------------------------------------------------------ SR

@@ -1,0 +1,138 @@
+"""The U-Net's data-consistency weight chosen on the data (k-space hold-out) and the multi-shift CG
+behind it."""
+import math
+
+import pytest
+import torch
+
+from mrirecon.data.masks import EquiSpacedMaskFunc, PoissonMaskFunc, RandomMaskFunc, holdout_splits, mask_2d
+from mrirecon.models.boundary import complex_to_channels
+from mrirecon.models.unet import prepare_input
+from mrirecon.physics import MultiCoilMRI, SingleCoilMRI, normalise_maps
+from mrirecon.recon import unet as unet_solver
+from mrirecon.recon.unet import CV_MUS, UNetOptions, cv_dc_mu
+
+H = 32
+
+
+def _phantom(b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, H), torch.linspace(-1, 1, H), indexing="ij")
+    blobs = sum(torch.exp(-((xx - a) ** 2 + (yy - c) ** 2) / 0.05) for a, c in torch.rand(4, 2, generator=g) - 0.5)
+    base = ((xx ** 2 + yy ** 2) < 0.7).float() * (0.4 + blobs)
+    return torch.stack([base * torch.exp(1j * 0.3 * xx * (i + 1)) for i in range(b)]).to(torch.complex64)
+
+
+def _maps(b=2, c=4):
+    g = torch.Generator().manual_seed(3)
+    return normalise_maps(torch.complex(torch.randn(b, c, H, H, generator=g), torch.randn(b, c, H, H, generator=g)) + 3)
+
+
+@pytest.mark.parametrize("mf", [RandomMaskFunc([0.15], [2]), EquiSpacedMaskFunc([0.15], [2])])
+def test_holdout_splits_lines(mf):
+    m, _ = mask_2d(mf, (H, H), seed=0)
+    m = m.expand(H, H).bool()
+    splits = holdout_splits(m, folds=3, fraction=0.2, seed=0)
+    assert len(splits) == 3
+    centre = m.clone()
+    c = H // 2
+    helds = []
+    for keep, held in splits:
+        assert torch.equal(keep | held, m) and not (keep & held).any() and held.any()
+        assert (held == held[:1]).all()  # whole lines
+        assert keep[:, c].all()  # the calibration centre stays
+        helds.append(held[0])
+    assert not (helds[0] & helds[1]).any()  # disjoint sets
+    again = holdout_splits(m, folds=3, fraction=0.2, seed=0)
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(splits, again))  # seeded
+    assert holdout_splits(torch.ones(H, H), folds=2) == []  # fully sampled: nothing to hold out
+    del centre
+
+
+def test_holdout_splits_2d_mask():
+    m, _ = mask_2d(PoissonMaskFunc([0.1], [3]), (H, H), seed=0)
+    m = m.expand(H, H).bool() if m.dim() < 2 else m.bool()
+    keep, held = holdout_splits(m, folds=2, fraction=0.1)[0]
+    assert torch.equal(keep | held, m) and held.any() and not (held == held[:1]).all()
+    assert keep[H // 2, H // 2]
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+def test_multishift_cg_equals_cg_per_weight(kind):
+    m, _ = mask_2d(RandomMaskFunc([0.2], [3]), (H, H), seed=1)
+    x = _phantom()
+    op = SingleCoilMRI(m) if kind == "single" else MultiCoilMRI(m, _maps())
+    g = torch.Generator().manual_seed(0)
+    y = op.forward(x) + 0.02 * op.forward(torch.complex(torch.randn(x.shape, generator=g), torch.randn(x.shape, generator=g)))
+    u = 0.7 * x
+    mus = [1e-3, 1e-2, 0.3, 3.0]
+    for iters in (2, 20):
+        xs = op.cg_solve_shifts(y, u, mus, iters)
+        for j, mu in enumerate(mus):
+            ref = op.cg_solve(y, u, mu, iters)
+            assert (xs[j] - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in network whose estimate is a given image (at the input's scale)."""
+
+    def __init__(self, images, scale):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.out = complex_to_channels(images / scale[:, None, None])
+        self.meta = {}
+
+    def forward(self, x):
+        return self.out + 0 * self.w
+
+
+def _problem(noise):
+    m, _ = mask_2d(RandomMaskFunc([0.15], [2]), (H, H), seed=2)
+    op = MultiCoilMRI(m, _maps())
+    x = _phantom()
+    g = torch.Generator().manual_seed(1)
+    n = torch.complex(torch.randn(2, 4, H, H, generator=g), torch.randn(2, 4, H, H, generator=g))
+    y = op.forward(x) + noise * x.abs().max() * n * op.mask
+    return op, x, y
+
+
+def test_cv_trusts_clean_data_over_a_poor_network():
+    op, x, y = _problem(noise=1e-4)
+    _, scale = prepare_input(op, y, None)
+    net = _Fixed(0.5 * x.roll(3, -1), scale)  # a shifted, half-bright estimate: clearly wrong
+    mu, errs = cv_dc_mu(op, y, net, UNetOptions())
+    assert (mu <= 0.01).all(), mu
+    r = unet_solver.solve(op, y, net)  # the default options use the hold-out choice
+    assert r.info["dc_mu"] == [float(v) for v in mu] and r.nfe == 1 + UNetOptions().cv_folds
+    err = lambda z: float((z - x).norm() / x.norm())  # noqa: E731
+    assert err(r.image) < 0.5 * err(0.5 * x.roll(3, -1))
+
+
+def test_cv_trusts_a_good_network_over_noisy_data():
+    op, x, y = _problem(noise=0.3)
+    _, scale = prepare_input(op, y, None)
+    net = _Fixed(x, scale)  # the truth itself
+    mu, _ = cv_dc_mu(op, y, net, UNetOptions())
+    assert (mu >= 1.0).all(), mu
+    r = unet_solver.solve(op, y, net)
+    assert all(v is None or v >= 1.0 for v in r.info["dc_mu"])
+    trusting = op.cg_solve(y, r.image, 1e-3, 20)  # what trusting the data would give
+    assert float((r.image - x).norm()) < 0.5 * float((trusting - x).norm())
+
+
+def test_cv_single_coil_and_fully_sampled():
+    m, _ = mask_2d(RandomMaskFunc([0.2], [3]), (H, H), seed=2)
+    op, x = SingleCoilMRI(m), _phantom()
+    y = op.forward(x)
+    _, scale = prepare_input(op, y, None)
+    net = _Fixed(0.5 * x, scale)
+    net.meta = {"eps0_mean": 0.01}
+    op.with_noise(0.01)
+    # single-coil consistency only touches sampled entries, so held-out lines cannot rank mu: the noise rule
+    cv = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg"))
+    auto = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg", dc_mu="auto"))
+    assert torch.equal(cv.image, auto.image) and cv.nfe == 1 and cv.info["dc_mu"] == auto.info["dc_mu"]
+    full = SingleCoilMRI(torch.ones(H))
+    mu, _ = cv_dc_mu(full, full.forward(x), _Fixed(0.5 * x, torch.ones(2)), UNetOptions())
+    assert torch.equal(mu, torch.full((2,), CV_MUS[0]))  # nothing to hold out: the data decide
+    assert math.isinf(CV_MUS[-1])
