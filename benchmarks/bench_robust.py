@@ -102,6 +102,9 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
     if "ccdf" in methods:
         add("ccdf dc auto" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                                      options=ccdf.CCDFOptions(dc_weight="auto")).image)
+    if "ccdf-estimate" in methods:  # the noise estimate alone behind the auto weight (before dc_noise=cv)
+        add("ccdf dc estimate" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
+                                                         options=ccdf.CCDFOptions(dc_weight="auto", dc_noise="estimate")).image)
     if "red-diff" in methods and slow:
         add("red-diff", lambda: red_diff.solve(op, y, prior, init=net, generator=gens(),
                                                options=red_diff.REDDiffOptions(obs_weight=1.0)).image)

@@ -49,9 +49,10 @@ class UNetOptions(Options):
                         choices=("auto", "cg", "replace", "none"))
     dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
     dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
-    dc_mu: float | str = opt("cv", "final_dc=cg: weight mu of the network's estimate; cv: chosen per slice by k-space "
-                             "hold-out validation (CV_MUS, inf = no consistency; multi-coil data, else auto); auto: sigma_n^2 / eps0 (noise level "
-                             "over the network's validation error, recon.weights)", choices=("cv", "auto"),
+    dc_mu: float | str = opt("cv", "final_dc=cg: weight mu of the network's estimate; cv: the auto mu, raised where "
+                             "k-space hold-out validation (CV_MUS, inf = no consistency) shows the data noisier "
+                             "(multi-coil data; single-coil: auto); auto: sigma_n^2 / eps0 (noise level over the "
+                             "network's validation error, recon.weights)", choices=("cv", "auto"),
                              min=0.0, min_open=True)
     dc_iters: int = opt(20, "final_dc=cg: conjugate-gradient iterations", min=1)
     cv_folds: int = opt(5, "dc_mu=cv: hold-out sets (each costs one network evaluation)", min=1)
