@@ -140,6 +140,13 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
             assert np.isfinite(hf["reconstruction"][()]).all()
             if "--samples" in extra:
                 assert hf["std"].shape == hf["reconstruction"].shape
+    # the weights chosen on the data are recorded per slice: the U-Net's validated consistency weight
+    # (multi-coil vol0) and CCDF's validated noise level
+    unet_rec = {d["file"]: d for d in json.loads((tmp_path / "out_unet_2" / "timings.json").read_text())}
+    assert len(unet_rec["vol0.h5"]["dc_mu"]) == 2 and "dc_mu" not in unet_rec["vol1.h5"]  # vol1: single-coil
+    ccdf_rec = {d["file"]: d for d in json.loads((tmp_path / "out_ccdf_10" / "timings.json").read_text())}
+    assert len(ccdf_rec["vol0.h5"]["noise_sigma_validated"]) == 2
+    assert all(v >= 0 for v in ccdf_rec["vol0.h5"]["noise_sigma_validated"])
     with pytest.raises(SystemExit) as e:
         main(["reconstruct", str(sim_dir), str(tmp_path / "x"), "--method", "nope"])
     assert e.value.code == 2

@@ -54,6 +54,11 @@ def build_operator(y: torch.Tensor, mask: torch.Tensor, multicoil: bool):
 SAFE_LOG2_RANGE = 40  # k-space peaks within 2^±40 (~1e±12) are used as they are
 
 
+#: per-slice facts a solver reports in ``Result.info`` that a file's record keeps: the U-Net's data-consistency
+#: weight (``None``: no consistency) and CCDF's noise level validated on held-out k-space
+PER_SLICE_FACTS = ("dc_mu", "noise_sigma_validated")
+
+
 def power_of_two_scale(y: torch.Tensor) -> float:
     """1 for ordinary data; 2^round(log2(max|y|)) when the measurement's peak lies outside 2^±40, so
     extreme intensity scales (1e±30) can neither overflow nor underflow in coil-map estimation
@@ -84,6 +89,7 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
     mask, mask_desc = file_mask(f, cfg)
     recon_size = f.recon_size
     vols, stds, info, sigmas = [], [], {}, []
+    facts: dict[str, list] = {}  # per-slice weights the solver chose from the data (e.g. the U-Net's dc_mu)
     noise = f.read_noise()
     noise_scan = None
     if noise is not None:
@@ -112,6 +118,10 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         op, y = op.to(device), y.to(device)
         res = solver(op, y, generator=item_generators(cfg.seed + start, y.shape[0], device))
         check_output(res.image, cfg.method, f.path)
+        for key in PER_SLICE_FACTS:
+            if key in res.info:
+                unit = scale if key == "noise_sigma_validated" else 1.0  # back to the file's intensity units
+                facts.setdefault(key, []).extend(None if v is None else float(v) * unit for v in res.info[key])
         image = res.image.abs() * scale
         check_output(image, f"{cfg.method} (rescaled to the data's intensity)", f.path)
         vols.append(center_crop(image, recon_size).float().cpu())
@@ -122,7 +132,7 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
     vol = torch.cat(vols).numpy()
     std = torch.cat(stds).numpy() if stds else None
     info = {**info, "noise_sigma": [float(v) for v in torch.cat(sigmas)],
-            "noise_source": "noise scan" if noise_scan is not None else "estimated from k-space"}
+            "noise_source": "noise scan" if noise_scan is not None else "estimated from k-space", **facts}
     return vol, std, mask, mask_desc, info
 
 

@@ -103,15 +103,18 @@ def resolve_t0(o: CCDFOptions, schedule, init, physics) -> float:
 
 
 def _solve(physics, y, prior, init, o, generator, callback):
+    info = {}
     if (getattr(o, "dc_noise", "estimate") == "cv" and o.dc_weight == "auto" and physics.num_coils > 1
             and isinstance(init, torch.nn.Module)):
         from mrirecon.recon.unet import is_sr_network, validated_noise
 
         if not is_sr_network(init):
             physics = validated_noise(physics, y, init)
+            if physics.noise_sigma is not None:
+                info["noise_sigma_validated"] = [float(v) for v in physics.noise_sigma.reshape(-1).expand(y.shape[0])]
     t0 = resolve_t0(o, prior.schedule, init, physics)
     x_init = initial_estimate(physics, y, o.init if init is None else init, "CCDF")
-    return posterior_sample(physics, y, prior, x_init, t0, o, generator, callback)
+    return posterior_sample(physics, y, prior, x_init, t0, o, generator, callback, info=info)
 
 
 @register("ccdf", CCDFOptions, networks=("prior", "unet"), summary="CCDF from the U-Net: diffuse to t0, few reverse steps")

@@ -8,18 +8,18 @@ argmin ‖Ax − y‖² + μ_dc‖x − U(x_in)‖² (parallel imaging around th
 does that for multi-coil data and nothing for single-coil data; ``"replace"`` applies the
 operator's consistency map (``dc_mode`` / ``dc_weight``).
 
-The weight μ_dc is chosen on the data itself by default (``dc_mu="cv"``): the noise rule
+The weight μ_dc is chosen on the data itself by default (``dc_mu="cv"``). The noise rule
 μ = σ_n² / ε₀ (``dc_mu="auto"``: noise level over the network's validation error) is the MAP weight
-for the sampled k-space entries, and k-space hold-out validation raises it where the data show that
-it trusts them too much — a few disjoint sets of sampled lines outside the calibration region are
-held out in turn, the network and the consistency solve run on the rest for each μ of ``CV_MUS``
-(∞: the network's estimate as it is; one multi-shift CG serves all μ), and the smallest μ whose
-held-out prediction error is within one standard error of the best is the validated bound
-(``cv_dc_mu``). Held-out lines see the unsampled k-space, which parallel imaging fills through the
-coil maps: coil-map errors, g-factor noise and slices far from the network's training data show up
-there, and the noise rule sees none of them.
-Single-coil consistency is diagonal in k-space (it changes only
-the sampled entries), so held-out lines cannot rank μ there: single-coil data use the noise rule.
+for the sampled k-space entries; k-space hold-out validation clamps it to the interval the data
+support. A few disjoint sets of sampled lines outside the calibration region are held out in turn;
+the network and the consistency solve run on the rest for each μ of ``CV_MUS`` (∞: the network's
+estimate as it is; one multi-shift CG serves all μ). The μ of least held-out prediction error is the
+interval's upper end, the smallest μ within one standard error of it the lower end (``cv_dc_mu``).
+Held-out lines see the unsampled k-space, which parallel imaging fills through the coil maps:
+coil-map errors, g-factor noise, an overestimated noise level and slices far from the network's
+training data show up there, and the noise rule sees none of them. Single-coil consistency is
+diagonal in k-space (it changes only the sampled entries), so held-out lines cannot rank μ there:
+single-coil data use the noise rule.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class UNetOptions(Options):
                         choices=("auto", "cg", "replace", "none"))
     dc_mode: str = opt("replace", "consistency map for final_dc=replace", choices=("replace", "soft", "prox"))
     dc_weight: float = opt(1.0, "soft: step in (0, 1]; prox: mu > 0", min=0.0, min_open=True)
-    dc_mu: float | str = opt("cv", "final_dc=cg: weight mu of the network's estimate; cv: the auto mu, raised where "
-                             "k-space hold-out validation (CV_MUS, inf = no consistency) shows the data noisier "
+    dc_mu: float | str = opt("cv", "final_dc=cg: weight mu of the network's estimate; cv: the auto mu, clamped to the "
+                             "interval k-space hold-out validation supports (CV_MUS, inf = no consistency) "
                              "(multi-coil data; single-coil: auto); auto: sigma_n^2 / eps0 (noise level over the "
                              "network's validation error, recon.weights)", choices=("cv", "auto"),
                              min=0.0, min_open=True)
@@ -89,9 +89,10 @@ def _dc(physics, y, u, mu: torch.Tensor, iters: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor]:
-    """The smallest μ per item that k-space hold-out validation does not reject → ``(mu, errors)``
-    with ``errors`` ``(folds, batch, len(CV_MUS))`` the held-out squared prediction errors per set.
+def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The interval of μ per item that k-space hold-out validation supports → ``(mu_low, mu_best,
+    errors)``: ``mu_best`` the μ of least held-out error, ``mu_low`` the smallest μ it does not reject,
+    ``errors`` ``(folds, batch, len(CV_MUS))`` the held-out squared prediction errors per set.
 
     Held-out lines are unsampled in each split, so they measure what the consistency step does to
     the *unsampled* k-space (through the coil sensitivities): there, too much data weight spreads
@@ -99,10 +100,12 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     (where more data weight always helps when the noise is low) is invisible to them, so the minimum
     itself is biased towards large μ. The choice is therefore the one-standard-error rule of
     cross-validation (Hastie et al., Elements of Statistical Learning §7.10) towards the data: the
-    smallest μ whose mean error is within one standard error (over the sets) of the minimum. The
-    solver then takes the larger of this μ and the noise rule's (``dc_mu='auto'``), which speaks for the
-    sampled entries: hold-out validation can only raise the weight of the network, where the data
-    show that trusting them more hurts. An item
+    smallest μ whose mean error is within one standard error (over the sets) of the minimum is
+    ``mu_low``. The minimum itself, ``mu_best``, is an upper estimate of the best μ. The solver keeps
+    the noise rule's μ (``dc_mu='auto'``, which speaks for the sampled entries) inside that interval and
+    clamps it to the interval otherwise: raised where the data show that trusting them more hurts
+    (coil-map or model error), lowered where even the biased minimum trusts the data more (a noise level
+    overestimated, or a network far off on this slice). An item
     whose mask leaves nothing to hold out (fully sampled) gets the smallest μ: its data decide."""
     from mrirecon.data.masks import holdout_splits
 
@@ -112,7 +115,7 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     have = torch.tensor([bool(s) for s in splits])
     if not bool(have.any()):
-        return mus[:1].expand(b).clone(), errs
+        return mus[:1].expand(b).clone(), mus[:1].expand(b).clone(), errs
     items = have.nonzero()[:, 0].tolist()
     sub, ysub = physics.select(items), y[items]
     finite = [m for m in CV_MUS if not math.isinf(m)]
@@ -131,7 +134,8 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     bound = mean.gather(1, best[:, None]) + se.gather(1, best[:, None])
     pick = (mean <= bound).float().argmax(1)  # the first (smallest) μ under the bound
     pick[~have] = 0
-    return mus[pick], errs
+    best[~have] = 0
+    return mus[pick], mus[best], errs
 
 
 def _noise_rule_mu(physics, y, model, scale) -> torch.Tensor | None:
@@ -147,22 +151,23 @@ def _noise_rule_mu(physics, y, model, scale) -> torch.Tensor | None:
 @torch.no_grad()
 def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None,
                       scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(mu, ratio)`` per item: the U-Net's consistency weight ``max(μ_cv, μ_noise)`` and, when the
-    noise rule applies, ``ratio = max(μ_cv, μ_noise) / μ_noise ≥ 1`` — the factor by which the data
-    behave noisier than their noise estimate (coil-map and model error included: μ = σ²/ε₀, so a
-    validated μ r times larger is a noise variance r times larger). An ∞ μ counts as the largest
-    finite candidate in ``ratio``. ``ratio`` is None without a noise level or ε₀."""
+    """``(mu, ratio)`` per item: the U-Net's consistency weight — the noise rule's μ clamped to the
+    interval ``[mu_low, mu_best]`` that hold-out validation supports (``cv_dc_mu``) — and, when the
+    noise rule applies, ``ratio = μ / μ_noise``: the factor by which the data behave noisier (> 1:
+    coil-map and model error count) or cleaner (< 1: an overestimated noise level) than their noise
+    estimate, since μ = σ²/ε₀. An ∞ μ counts as the largest finite candidate in ``ratio``. Without a
+    noise level or ε₀: ``(mu_low, None)``."""
     o = o or UNetOptions()
     if scale is None:
         _, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
-    mu_cv, _ = cv_dc_mu(physics, y, model, o)
+    mu_low, mu_best, _ = cv_dc_mu(physics, y, model, o)
     mu_noise = _noise_rule_mu(physics, y, model, scale)
     if mu_noise is None:
-        return mu_cv, None
-    mu_noise = mu_noise.to(mu_cv)
-    mu = torch.maximum(mu_cv, mu_noise)
+        return mu_low, None
+    mu_noise = mu_noise.to(mu_low)
+    mu = torch.maximum(mu_low, torch.minimum(mu_noise, mu_best))
     finite_max = max(m for m in CV_MUS if not math.isinf(m))
-    ratio = (torch.where(torch.isinf(mu), torch.full_like(mu, finite_max), mu) / mu_noise).clamp_min(1.0)
+    ratio = torch.where(torch.isinf(mu), torch.full_like(mu, finite_max), mu) / mu_noise
     return mu, ratio
 
 
