@@ -143,20 +143,21 @@ def test_shipped_specs_equal_the_documented_copy():
 
 
 def test_unet_training_input_is_the_inference_input(phantoms, monkeypatch):
-    """Train/test skew check: training pairs are made by models.unet.prepare_input (the function
-    inference uses), with the network's input spec, and their input is its output."""
+    """Train/test skew check: training pairs are made by models.unet.network_input (the function
+    inference uses) through prepare_input, with the network's input spec, and their input is its output."""
+    import mrirecon.models.unet as mu
     import mrirecon.train.datasets as tds
     from mrirecon.data.masks import RandomMaskFunc
 
     calls = []
-    real = tds.prepare_input
+    real = mu.prepare_input
 
     def spy(op, y, spec):
         out = real(op, y, spec)
         calls.append((op.num_coils, spec, out[0]))
         return out
 
-    monkeypatch.setattr(tds, "prepare_input", spy)
+    monkeypatch.setattr(mu, "prepare_input", spy)
     spec = {"mode": "sense", "mu": 0.01, "iters": 10}
     ds = tds.UNetSliceDataset(phantoms, RandomMaskFunc([0.08], [4]), seed=0, multicoil_prob=1.0, input_spec=spec)
     x, _ = ds.item(0, (0, 0, 0))

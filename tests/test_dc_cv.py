@@ -137,3 +137,32 @@ def test_cv_single_coil_and_fully_sampled():
     mu, _, _ = cv_dc_mu(full, full.forward(x), _Fixed(0.5 * x, torch.ones(2)), UNetOptions())
     assert torch.equal(mu, torch.full((2,), CV_MUS[0]))  # nothing to hold out: the data decide
     assert math.isinf(CV_MUS[-1])
+
+
+def test_noise_conditioned_unet_warm_start_and_input(tmp_path):
+    """A conditioning channel added to a trained U-Net starts at zero weight (same output); the
+    conditioning map follows the noise level the operator knows or estimates, never a hidden truth."""
+    from mrirecon.models.io import save_model
+    from mrirecon.models.unet import UNet, network_input
+    from mrirecon.train.objectives import warm_start_unet
+
+    torch.manual_seed(0)
+    base = UNet(chans=4, num_pool_layers=2).eval()
+    folder = save_model(base, tmp_path / "u", meta={"input": {"mode": "sense", "mu": 0.01, "iters": 5}})
+    warm = warm_start_unet(str(folder), 1).eval()
+    assert warm.cond_chans == 1
+    op, x, y = _problem(noise=0.01)
+    spec = {"mode": "sense", "mu": 0.01, "iters": 5, "noise_cond": True}
+    inp, scale = network_input(op, y, spec)
+    assert inp.shape == (2, 3, H, H) and torch.allclose(inp[:, 2], inp[:, 2, :1, :1].expand(-1, H, H))
+    with torch.no_grad():
+        assert torch.allclose(warm(inp), base(inp[:, :2]), atol=1e-5)
+    # more noise -> a larger conditioning value; a set noise level is used as given
+    _, _, y2 = _problem(noise=0.1)
+    assert (network_input(op, y2, spec)[0][:, 2, 0, 0] > inp[:, 2, 0, 0]).all()
+    op.with_noise(torch.full((2,), 1e-12))
+    assert torch.allclose(network_input(op, y, spec)[0][:, 2, 0, 0], torch.full((2,), -1.0))  # the floor
+    # the solver feeds the conditioned network through the same function
+    warm.meta = {"input": spec}
+    r = unet_solver.solve(op, y, warm, options=UNetOptions(final_dc="none"))
+    assert r.image.shape == (2, H, H) and torch.isfinite(torch.view_as_real(r.image)).all()

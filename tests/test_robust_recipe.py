@@ -90,22 +90,24 @@ def test_noise_sigma():
 
 
 def test_robust_unet_items_reproducible_and_through_the_inference_input(phantoms, monkeypatch):
+    import mrirecon.models.unet as mu
     import mrirecon.train.datasets as tds
     from mrirecon.data.masks import RandomMaskFunc
 
     calls = []
-    real = tds.prepare_input
+    real = mu.prepare_input
 
     def spy(op, y, spec):
         out = real(op, y, spec)
         calls.append(out[0])
         return out
 
-    monkeypatch.setattr(tds, "prepare_input", spy)
+    monkeypatch.setattr(mu, "prepare_input", spy)  # inside network_input, the function inference calls too
     spec = {"mode": "sense", "mu": 0.01, "iters": 10}
     ds = tds.UNetSliceDataset(phantoms, RandomMaskFunc([0.08], [4]), input_spec=spec, recipe=RobustRecipe())
     a = [ds.item(0, (0, 5, j)) for j in range(6)]
     b = [ds.item(0, (0, 5, j)) for j in range(6)]
+    assert len(calls) == 12
     for (xa, ta), (xb, tb), z in zip(a, b, calls):
         assert torch.equal(xa, xb) and torch.equal(ta, tb)
         assert torch.isfinite(xa).all() and torch.isfinite(ta).all()

@@ -81,6 +81,16 @@ def test_unet_on_single_coil_knee_folder_skips_a_bad_file(knee, tmp_path, capsys
     assert _train("unet", knee, tmp_path / "v", "--challenge", "multicoil") == 2  # no multi-coil files there
 
 
+def test_noise_conditioned_unet_from_trained_weights(brain, tmp_path):
+    assert _train("unet", brain, tmp_path / "a", "--challenge", "multicoil") == 0
+    assert _train("unet", brain, tmp_path / "b", "--challenge", "multicoil", "--noise-cond", "true",
+                  "--init-from", str(tmp_path / "a" / "best")) == 0
+    from mrirecon.models.io import load_model
+
+    net = load_model(tmp_path / "b" / "best")
+    assert net.cond_chans == 1 and net.meta["input"]["noise_cond"] is True
+
+
 def test_bf16_autocast_and_accumulation_on_cpu(brain, tmp_path):
     assert _train("prior", brain, tmp_path / "p", "--amp", "bf16", "--accum-steps", "2") == 0
     st = json.loads((tmp_path / "p" / "last" / "state.json").read_text())

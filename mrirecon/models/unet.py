@@ -2,7 +2,9 @@
 
 Conv blocks: two 3×3 convolutions, instance norm, LeakyReLU(0.2), dropout; 2×2 average-pool down,
 transpose-conv up. Input is normalised by its per-image mean / std and the network predicts a
-residual, so the output is a complex image estimate (phase kept). Any image size works: inputs are
+residual, so the output is a complex image estimate (phase kept). ``cond_chans`` extra input channels
+(after the image channels) are conditioning maps — the noise level, ``network_input`` — that reach the
+first convolution as they are (not normalised, not part of the residual). Any image size works: inputs are
 reflect-padded to a multiple of ``2**num_pool_layers`` (at least twice it; replicate-padded when the
 image is smaller than the pad) and cropped back.
 """
@@ -43,12 +45,13 @@ class UpBlock(nn.Module):
 @register("unet")
 class UNet(nn.Module):
     def __init__(self, in_chans: int = 2, out_chans: int = 2, chans: int = 32, num_pool_layers: int = 4,
-                 drop_prob: float = 0.0, residual: bool = True):
+                 drop_prob: float = 0.0, residual: bool = True, cond_chans: int = 0):
         super().__init__()
         self._config = dict(in_chans=in_chans, out_chans=out_chans, chans=chans, num_pool_layers=num_pool_layers,
-                            drop_prob=drop_prob, residual=residual)
+                            drop_prob=drop_prob, residual=residual, cond_chans=cond_chans)
         self.residual = residual and in_chans == out_chans
-        self.down = nn.ModuleList([ConvBlock(in_chans, chans, drop_prob)])
+        self.in_chans, self.cond_chans = in_chans, cond_chans
+        self.down = nn.ModuleList([ConvBlock(in_chans + cond_chans, chans, drop_prob)])
         ch = chans
         for _ in range(num_pool_layers - 1):
             self.down.append(ConvBlock(ch, ch * 2, drop_prob))
@@ -67,11 +70,16 @@ class UNet(nn.Module):
         return dict(self._config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, 2, H, W) real (real, imag of the zero-filled image) → (batch, 2, H, W)."""
+        """x: (batch, 2 [+ cond_chans], H, W) real (real, imag of the input image [, conditioning maps])
+        → (batch, 2, H, W)."""
+        cond = x[:, self.in_chans:] if self.cond_chans else None
+        x = x[:, :self.in_chans]
         b, c, h, w = x.shape
         mean = x.reshape(b, c, -1).mean(-1)[..., None, None]
         std = x.reshape(b, -1).std(-1).clamp_min(1e-8)[:, None, None, None]
         z = (x - mean) / std
+        if cond is not None:
+            z = torch.cat([z, cond.to(z.dtype)], 1)
         m = self.multiple
         # padded to a multiple of 2**levels, and to at least 2 of them so the bottleneck keeps more than one
         # pixel per axis (instance norm needs it): tiny images work too
@@ -91,8 +99,41 @@ class UNet(nn.Module):
             out = conv(torch.cat([out, skips.pop()], 1))
         out = out[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
         if self.residual:
-            out = out + z[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+            out = out + z[:, :c, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
         return out * std + mean
+
+
+#: the noise-conditioning map's value: (log10 σ_n + NOISE_COND_OFFSET) / NOISE_COND_SPAN, σ_n the k-space
+#: noise σ over the input's peak, floored at NOISE_COND_FLOOR (noiseless data) — about −1 … 1 over 15 dB …
+#: noiseless
+NOISE_COND_OFFSET, NOISE_COND_SPAN, NOISE_COND_FLOOR = 3.0, 2.0, 1e-5
+
+
+def noise_condition(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``(batch,)`` conditioning value of the noise level: the operator's ``noise_sigma`` (a noise scan
+    or the engine's estimate) or else the estimate from ``y`` — what inference can know, never the
+    simulation's true σ — relative to the input's peak ``scale``, on a log scale."""
+    s = getattr(physics, "noise_sigma", None)
+    if s is None:
+        s = physics.estimate_noise(y)
+    s = torch.as_tensor(s, dtype=torch.float32).reshape(-1).to(scale.device)
+    s = s.expand(scale.shape[0]) if s.numel() == 1 else s
+    rel = (s / scale.float()).clamp_min(NOISE_COND_FLOOR)
+    return (rel.log10() + NOISE_COND_OFFSET) / NOISE_COND_SPAN
+
+
+def network_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U-Net's input channels ``(batch, 2 [+ 1], H, W)`` and the scale ``(batch,)``: the image of
+    ``prepare_input`` as (real, imaginary) channels, and with ``spec["noise_cond"]`` a constant map of
+    ``noise_condition``. Training and inference both call this."""
+    from mrirecon.models.boundary import complex_to_channels
+
+    xin, scale = prepare_input(physics, y, spec)
+    ch = complex_to_channels(xin)
+    if spec and spec.get("noise_cond"):
+        c = noise_condition(physics, y, scale).to(ch.dtype)
+        ch = torch.cat([ch, c[:, None, None, None].expand(-1, 1, *ch.shape[-2:])], 1)
+    return ch, scale
 
 
 def prepare_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:

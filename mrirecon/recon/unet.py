@@ -2,7 +2,7 @@
 (``solve``) and for super-resolution (``solve_sr``: the SR U-Net from the operator's cubic
 upsampling, then the exact consistency projection).
 
-x_in is what the network was trained on (``models.unet.prepare_input``, the function training uses
+x_in is what the network was trained on (``models.unet.network_input``, the function training uses
 too): ``A^H y``, or for multi-coil data the CG-SENSE image. ``final_dc="cg"`` solves
 argmin ‖Ax − y‖² + μ_dc‖x − U(x_in)‖² (parallel imaging around the network's estimate); ``"auto"``
 does that for multi-coil data and nothing for single-coil data; ``"replace"`` applies the
@@ -29,8 +29,8 @@ import math
 
 import torch
 
-from mrirecon.models.boundary import channels_to_complex, complex_to_channels
-from mrirecon.models.unet import prepare_input
+from mrirecon.models.boundary import channels_to_complex
+from mrirecon.models.unet import network_input, prepare_input
 from mrirecon.recon.common import bshape
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.registry import register
@@ -66,10 +66,10 @@ def network_estimate(physics, y: torch.Tensor, model) -> tuple[torch.Tensor, tor
     the input's scale ``(batch,)``."""
     from mrirecon.models.io import warn_if_far_from_training_size
 
-    xin, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
-    warn_if_far_from_training_size(model, xin.shape)
+    inp, scale = network_input(physics, y, getattr(model, "meta", {}).get("input"))
+    warn_if_far_from_training_size(model, inp.shape)
     dev = next(model.parameters()).device
-    x = channels_to_complex(model(complex_to_channels(xin).to(dev))).to(y.device)
+    x = channels_to_complex(model(inp.to(dev))).to(y.device)
     return x * bshape(scale, x), scale
 
 

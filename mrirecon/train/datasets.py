@@ -4,7 +4,7 @@
   intensity jitter, random crops — for the diffusion prior.
 * ``UNetSliceDataset``: (network input, target) pairs with masks drawn on the fly, seeded per item
   as fastMRI's ``MaskFunc`` / ``SliceDataset`` do — for the feed-forward U-Net; the input is made by
-  ``models.unet.prepare_input``, the function inference uses.
+  ``models.unet.network_input``, the function inference uses.
 * ``SRPairs``: (bicubic-upsampled LR, HR) pairs for ×2 / ×4 super-resolution.
 
 Images are normalised per slice so the magnitude peak is 1 (the same normalisation the solvers
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from mrirecon.data.augment import random_affine, random_crop, smooth_phase
 from mrirecon.models.boundary import complex_to_channels
-from mrirecon.models.unet import prepare_input
+from mrirecon.models.unet import network_input
 from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
 from mrirecon.physics.fft import fft2c
 
@@ -68,7 +68,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
     Each item: a complex image with random smooth phase (augmented unless ``fixed_masks``), made
     single-coil or — with probability ``multicoil_prob`` — multi-coil with birdcage maps (4–12 coils),
     complex noise at a random SNR in ``snr_db``, undersampled with a mask from ``mask_func``; the
-    input is ``models.unet.prepare_input`` with the network's ``input_spec`` — the function the
+    input is ``models.unet.network_input`` with the network's ``input_spec`` — the function the
     solver uses (``A^H y``, or the CG-SENSE image for multi-coil data with ``{"mode": "sense"}``).
     Both are divided by the input's peak magnitude. Seeding follows fastMRI: the mask seed of item
     ``i`` is ``(seed, epoch, i)`` in training, ``(i,)`` with ``fixed_masks`` (validation: the same
@@ -133,9 +133,9 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         return self._pair(op, k * mask, target)
 
     def _pair(self, op, y: torch.Tensor, target: torch.Tensor):
-        """(network input through ``prepare_input``, target), both at the input's scale."""
-        xin, scale = prepare_input(op, y[None], self.input_spec)
-        return complex_to_channels(xin)[0], complex_to_channels((target / scale)[None])[0]
+        """(network input through ``network_input``, target), both at the input's scale."""
+        inp, scale = network_input(op, y[None], self.input_spec)
+        return inp[0], complex_to_channels((target / scale)[None])[0]
 
     def _robust_item(self, i: int, seed: tuple, g: torch.Generator, recipe=None):
         """An item of the robust recipe: contrast / geometry / coils / noise / mask all drawn from ``g``;

@@ -105,6 +105,10 @@ class UNetTrainConfig(TrainConfig):
     input_mode: str = field("sense", "multi-coil input: sense (CG-SENSE) or adjoint (A^H y)")
     sense_mu: float = field(0.01, "CG-SENSE input: Tikhonov weight")
     sense_iters: int = field(10, "CG-SENSE input: iterations")
+    noise_cond: bool = field(False, "condition the network on the noise level estimated from the k-space (an extra "
+                                    "input map, models.unet.network_input); false: noise-blind")
+    init_from: str | None = field(None, "start a fresh run from these U-Net weights (its architecture; a noise "
+                                        "conditioning channel it lacks starts at zero weight, i.e. ignored)")
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -121,9 +125,35 @@ def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
     return 1 - s.mean()
 
 
+def warm_start_unet(path: str, cond_chans: int):
+    """A U-Net with ``path``'s architecture and weights and ``cond_chans`` conditioning channels; the
+    first convolution's weights of conditioning channels the saved network lacks are zero, so the new
+    network computes exactly what the saved one does until training uses them."""
+    from mrirecon.models import load_model
+    from mrirecon.models.unet import UNet
+
+    old = load_model(path)
+    cfg = {**old.config_dict(), "cond_chans": cond_chans}
+    if cfg.get("in_chans", 2) != 2 or cfg.get("out_chans", 2) != 2:
+        raise ValueError(f"{path}: not an MRI U-Net (in/out channels {cfg.get('in_chans')}/{cfg.get('out_chans')})")
+    new = UNet(**cfg)
+    sd = old.state_dict()
+    for k, v in new.state_dict().items():
+        w = sd.get(k)
+        if w is None:
+            raise ValueError(f"{path}: no weights for {k}")
+        if w.shape != v.shape:  # the first convolution: (chans, 2 + old cond, 3, 3) -> (chans, 2 + cond, 3, 3)
+            if k != "down.0.layers.0.weight" or w.shape[1] > v.shape[1]:
+                raise ValueError(f"{path}: {k} has shape {tuple(w.shape)}, expected {tuple(v.shape)}")
+            w = torch.cat([w, torch.zeros(v.shape[0], v.shape[1] - w.shape[1], *v.shape[2:], dtype=w.dtype)], 1)
+        sd[k] = w
+    new.load_state_dict(sd)
+    return new
+
+
 class UNetObjective(Objective):
     """Masks drawn on the fly (fastMRI random, the configured R and centre fractions), half the items
-    single-coil and half 4–12-coil SENSE; the input made by ``models.unet.prepare_input``; validation
+    single-coil and half 4–12-coil SENSE; the input made by ``models.unet.network_input``; validation
     PSNR/SSIM per acceleration on fixed masks; the best weights carry the initializer's error
     ``eps0`` (CCDF's automatic t0)."""
 
@@ -131,12 +161,16 @@ class UNetObjective(Objective):
 
     def input_spec(self) -> dict:
         c = self.cfg
-        return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {})}
+        return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {}),
+                **({"noise_cond": True} if c.noise_cond else {})}
 
     def build_model(self):
         from mrirecon.models.unet import UNet
 
-        return UNet(chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers)
+        cond = 1 if self.cfg.noise_cond else 0
+        if not self.cfg.init_from:
+            return UNet(chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers, cond_chans=cond)
+        return warm_start_unet(self.cfg.init_from, cond)
 
     def on_resume(self, state, say):
         _recipe_switch(self.cfg, state, say)

@@ -5,7 +5,7 @@ so a step's items do not depend on how many processes share the step (DDP) or on
 Items (all peak-normalised the way the solvers normalise at inference):
 
 * ``unet_item(i, seed)``: ``(input (2, H, W), target, target_is_complex)`` — the undersampled
-  measurement through ``models.unet.prepare_input`` (the inference input path; multi-coil folders
+  measurement through ``models.unet.network_input`` (the inference input path; multi-coil folders
   estimate ESPIRiT maps from the undersampled ACS lines exactly as ``mrirecon reconstruct`` does);
   the target is the complex image (prepared data) or the file's ``reconstruction_rss/esc`` (folders);
 * ``complex_image(i, g)``: a complex image for the prior — single-coil images, or multi-coil data
@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from mrirecon.data.augment import random_affine
-from mrirecon.models.boundary import complex_to_channels
-from mrirecon.models.unet import prepare_input
+from mrirecon.models.unet import network_input
 
 
 def item_generator(*seed) -> torch.Generator:
@@ -107,8 +106,8 @@ class FolderSource:
             op = MultiCoilMRI(mask, self._maps[key][None])
         else:
             op = SingleCoilMRI(mask)
-        xin, scale = prepare_input(op, y, self.input_spec)
-        return complex_to_channels(xin)[0], target / scale[0], False
+        inp, scale = network_input(op, y, self.input_spec)
+        return inp[0], target / scale[0], False
 
     def _combined(self, i):
         """Complex coil-combined image of slice i, cropped to the recon size (cached)."""
