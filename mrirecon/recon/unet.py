@@ -172,10 +172,10 @@ def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" =
 
 
 def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None):
-    """A copy of ``physics`` whose ``noise_sigma`` is the noise estimate raised by the U-Net's k-space
-    hold-out validation (``validated_weights``): the noise level the data show once coil-map and model
-    errors count — for solvers whose data weights follow σ (CCDF). ``physics`` itself is not changed;
-    single-coil operators, or data without a noise level, come back as they are."""
+    """A copy of ``physics`` whose ``noise_sigma`` is the noise estimate times √ratio of
+    ``validated_weights``: the noise level the data behave as, coil-map and model errors included (or
+    an overestimate corrected) — for solvers whose data weights follow σ (CCDF). ``physics`` itself is
+    not changed; single-coil operators, or data without a noise level, come back as they are."""
     from mrirecon.recon.weights import noise_level
 
     if physics.num_coils == 1:
