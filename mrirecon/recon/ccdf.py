@@ -45,9 +45,9 @@ class CCDFOptions(SamplerOptions):
                              "weights)", min=0.0, min_open=True)
     auto_rho: float = opt(20.0, "t0=auto: injected noise variance over the initializer's error (calibrated)",
                           min=0.0, min_open=True)
-    dc_noise: str = opt("cv", "noise level behind dc_weight=auto: cv (the k-space estimate, raised where the U-Net's "
-                        "k-space hold-out validation shows the data noisier — coil-map or model error; multi-coil "
-                        "data with the U-Net as init) or estimate (the k-space estimate alone)",
+    dc_noise: str = opt("cv", "noise level behind dc_weight=auto: cv (the k-space estimate rescaled by the U-Net's "
+                        "k-space hold-out validation — up for coil-map or model error, down for an overestimate; "
+                        "multi-coil data with the U-Net as init) or estimate (the k-space estimate alone)",
                         choices=("cv", "estimate"))
 
 
