@@ -81,6 +81,7 @@ def _masked(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 def _dc(physics, y, u, mu: torch.Tensor, iters: int) -> torch.Tensor:
     """argmin ‖Ax − y‖² + μ‖x − u‖² per item; μ = ∞ keeps ``u``."""
+    mu = mu.to(u.device)
     inf = torch.isinf(mu)
     if bool(inf.all()):
         return u
@@ -120,8 +121,8 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     sub, ysub = physics.select(items), y[items]
     finite = [m for m in CV_MUS if not math.isinf(m)]
     for f in range(o.cv_folds):
-        keep = torch.stack([splits[i][f][0] for i in items])
-        held = torch.stack([splits[i][f][1] for i in items])
+        keep = torch.stack([splits[i][f][0] for i in items]).to(y.device)
+        held = torch.stack([splits[i][f][1] for i in items]).to(y.device)
         op_keep, op_held = sub.with_mask(keep), sub.with_mask(held)
         y_keep, y_held = _masked(ysub, keep), _masked(ysub, held)
         u, _ = network_estimate(op_keep, y_keep, model)
