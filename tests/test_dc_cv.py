@@ -166,3 +166,14 @@ def test_noise_conditioned_unet_warm_start_and_input(tmp_path):
     warm.meta = {"input": spec}
     r = unet_solver.solve(op, y, warm, options=UNetOptions(final_dc="none"))
     assert r.image.shape == (2, H, H) and torch.isfinite(torch.view_as_real(r.image)).all()
+
+
+def test_cv_with_a_2d_poisson_mask_multicoil():
+    m, _ = mask_2d(PoissonMaskFunc([0.1], [3]), (H, H), seed=0)
+    m = m.expand(H, H) if m.dim() < 2 else m
+    op, x = MultiCoilMRI(m, _maps()), _phantom()
+    y = op.forward(x)
+    _, scale = prepare_input(op, y, None)
+    r = unet_solver.solve(op, y, _Fixed(0.8 * x, scale))
+    assert torch.isfinite(torch.view_as_real(r.image)).all() and len(r.info["dc_mu"]) == 2
+    assert float((r.image - x).norm()) < float((0.8 * x - x).norm())  # clean data: consistency helps
