@@ -116,6 +116,9 @@ def noise_condition(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tens
     s = getattr(physics, "noise_sigma", None)
     if s is None:
         s = physics.estimate_noise(y)
+    if s is None:
+        raise ValueError("a noise-conditioned U-Net needs the noise level, which this operator neither has nor can "
+                         "estimate: set it with physics.with_noise(sigma)")
     s = torch.as_tensor(s, dtype=torch.float32).reshape(-1).to(scale.device)
     s = s.expand(scale.shape[0]) if s.numel() == 1 else s
     rel = (s / scale.float()).clamp_min(NOISE_COND_FLOOR)
