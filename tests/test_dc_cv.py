@@ -100,7 +100,7 @@ def test_cv_trusts_clean_data_over_a_poor_network():
     op, x, y = _problem(noise=1e-4)
     _, scale = prepare_input(op, y, None)
     net = _Fixed(0.5 * x.roll(3, -1), scale)  # a shifted, half-bright estimate: clearly wrong
-    mu, mu_best, errs = cv_dc_mu(op, y, net, UNetOptions())
+    mu, mu_best = cv_dc_mu(op, y, net, UNetOptions())
     assert (mu <= mu_best).all()
     assert (mu <= 0.01).all(), mu
     r = unet_solver.solve(op, y, net)  # the default options use the hold-out choice
@@ -113,7 +113,7 @@ def test_cv_trusts_a_good_network_over_noisy_data():
     op, x, y = _problem(noise=0.3)
     _, scale = prepare_input(op, y, None)
     net = _Fixed(x, scale)  # the truth itself
-    mu, _, _ = cv_dc_mu(op, y, net, UNetOptions())
+    mu, _ = cv_dc_mu(op, y, net, UNetOptions())
     assert (mu >= 1.0).all(), mu
     r = unet_solver.solve(op, y, net)
     assert all(v is None or v >= 1.0 for v in r.info["dc_mu"])
@@ -134,7 +134,7 @@ def test_cv_single_coil_and_fully_sampled():
     auto = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg", dc_mu="auto"))
     assert torch.equal(cv.image, auto.image) and cv.nfe == 1 and cv.info["dc_mu"] == auto.info["dc_mu"]
     full = SingleCoilMRI(torch.ones(H))
-    mu, _, _ = cv_dc_mu(full, full.forward(x), _Fixed(0.5 * x, torch.ones(2)), UNetOptions())
+    mu, _ = cv_dc_mu(full, full.forward(x), _Fixed(0.5 * x, torch.ones(2)), UNetOptions())
     assert torch.equal(mu, torch.full((2,), CV_MUS[0]))  # nothing to hold out: the data decide
     assert math.isinf(CV_MUS[-1])
 

@@ -273,18 +273,14 @@ def _centre_block(mask: np.ndarray) -> np.ndarray:
     """The fully sampled centre of a 2-D mask ``(H, W)`` (the auto-calibration region), as a boolean
     map: for line masks (every row alike) the contiguous run of sampled columns through the centre,
     otherwise the largest fully sampled square around the centre."""
+    from mrirecon.physics.coils import acs_range
+
     h, w = mask.shape
     out = np.zeros_like(mask, dtype=bool)
     if (mask == mask[:1]).all():
-        cols = mask[0]
-        lo = hi = w // 2
-        if not cols[lo]:
-            return out
-        while lo > 0 and cols[lo - 1]:
-            lo -= 1
-        while hi < w - 1 and cols[hi + 1]:
-            hi += 1
-        out[:, lo:hi + 1] = True
+        r = acs_range(torch.from_numpy(np.ascontiguousarray(mask[0])))
+        if r is not None:
+            out[:, r[0]:r[1] + 1] = True
         return out
     cy, cx = h // 2, w // 2
     r = 0
@@ -296,7 +292,7 @@ def _centre_block(mask: np.ndarray) -> np.ndarray:
 
 
 def holdout_splits(mask, folds: int = 3, fraction: float = 0.15, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Disjoint k-space hold-out sets of a sampling mask ``(H, W)`` for validating a reconstruction on
+    """K-space hold-out sets of a sampling mask ``(H, W)`` (disjoint while the candidates last) for validating a reconstruction on
     the data itself (self-supervised, as in SSDU-style splits): ``folds`` pairs ``(keep, held)`` of
     boolean ``(H, W)`` masks with ``keep | held == mask``, each holding out ``fraction`` (at least one) of the sampled
     lines (line masks: whole columns) or samples (2-D masks) outside the fully sampled centre, which is

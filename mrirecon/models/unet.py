@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrirecon.models.boundary import complex_to_channels
 from mrirecon.models.io import register
 
 
@@ -129,8 +130,6 @@ def network_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Te
     """The U-Net's input channels ``(batch, 2 [+ 1], H, W)`` and the scale ``(batch,)``: the image of
     ``prepare_input`` as (real, imaginary) channels, and with ``spec["noise_cond"]`` a constant map of
     ``noise_condition``. Training and inference both call this."""
-    from mrirecon.models.boundary import complex_to_channels
-
     xin, scale = prepare_input(physics, y, spec)
     ch = complex_to_channels(xin)
     if spec and spec.get("noise_cond"):

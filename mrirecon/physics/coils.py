@@ -17,18 +17,25 @@ from mrirecon.physics.fft import fft2c, ifft2c, rss
 from mrirecon.physics.operators import normalise_maps
 
 
-def acs_lines(mask_cols: torch.Tensor) -> int:
-    """Number of contiguous sampled columns around the k-space centre of a 1-D column mask."""
-    m = mask_cols.reshape(-1).bool().tolist()
+def acs_range(mask_cols) -> tuple[int, int] | None:
+    """``(first, last)`` column of the contiguous sampled run through the k-space centre of a 1-D
+    column mask, or None when the centre is not sampled."""
+    m = torch.as_tensor(mask_cols).reshape(-1).bool().tolist()
     c = len(m) // 2
     if not m[c]:
-        return 0
+        return None
     lo = hi = c
     while lo - 1 >= 0 and m[lo - 1]:
         lo -= 1
     while hi + 1 < len(m) and m[hi + 1]:
         hi += 1
-    return hi - lo + 1
+    return lo, hi
+
+
+def acs_lines(mask_cols: torch.Tensor) -> int:
+    """Number of contiguous sampled columns around the k-space centre of a 1-D column mask."""
+    r = acs_range(mask_cols)
+    return 0 if r is None else r[1] - r[0] + 1
 
 
 def lowres_maps(kspace: torch.Tensor, n_acs: int) -> torch.Tensor:

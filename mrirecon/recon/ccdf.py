@@ -103,17 +103,19 @@ def resolve_t0(o: CCDFOptions, schedule, init, physics) -> float:
 
 
 def _solve(physics, y, prior, init, o, generator, callback):
-    info = {}
-    if (getattr(o, "dc_noise", "estimate") == "cv" and o.dc_weight == "auto" and physics.num_coils > 1
-            and isinstance(init, torch.nn.Module)):
-        from mrirecon.recon.unet import is_sr_network, validated_noise
+    info, x_init = {}, None
+    if o.dc_noise == "cv" and o.dc_weight == "auto" and physics.num_coils > 1 and isinstance(init, torch.nn.Module):
+        from mrirecon.recon.unet import is_sr_network, network_estimate, validated_noise
 
         if not is_sr_network(init):
-            physics = validated_noise(physics, y, init)
+            # the U-Net start (initial_estimate's estimate for a U-Net) and its input scale, shared with the check
+            x_init, scale = network_estimate(physics, y, init)
+            physics = validated_noise(physics, y, init, scale=scale)
             if physics.noise_sigma is not None:
                 info["noise_sigma_validated"] = [float(v) for v in physics.noise_sigma.reshape(-1).expand(y.shape[0])]
     t0 = resolve_t0(o, prior.schedule, init, physics)
-    x_init = initial_estimate(physics, y, o.init if init is None else init, "CCDF")
+    if x_init is None:
+        x_init = initial_estimate(physics, y, o.init if init is None else init, "CCDF")
     return posterior_sample(physics, y, prior, x_init, t0, o, generator, callback, info=info)
 
 

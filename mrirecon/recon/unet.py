@@ -90,10 +90,9 @@ def _dc(physics, y, u, mu: torch.Tensor, iters: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The interval of μ per item that k-space hold-out validation supports → ``(mu_low, mu_best,
-    errors)``: ``mu_best`` the μ of least held-out error, ``mu_low`` the smallest μ it does not reject,
-    ``errors`` ``(folds, batch, len(CV_MUS))`` the held-out squared prediction errors per set.
+def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor]:
+    """The interval of μ per item that k-space hold-out validation supports → ``(mu_low, mu_best)``:
+    ``mu_best`` the μ of least held-out error, ``mu_low`` the smallest μ it does not reject.
 
     Held-out lines are unsampled in each split, so they measure what the consistency step does to
     the *unsampled* k-space (through the coil sensitivities): there, too much data weight spreads
@@ -112,11 +111,11 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
 
     b = y.shape[0]
     mus = torch.tensor(CV_MUS, dtype=torch.float32)
-    errs = torch.zeros(o.cv_folds, b, len(CV_MUS))
+    errs = torch.zeros(o.cv_folds, b, len(CV_MUS))  # held-out squared prediction errors per set
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     have = torch.tensor([bool(s) for s in splits])
     if not bool(have.any()):
-        return mus[:1].expand(b).clone(), mus[:1].expand(b).clone(), errs
+        return mus[:1].expand(b).clone(), mus[:1].expand(b).clone()
     items = have.nonzero()[:, 0].tolist()
     sub, ysub = physics.select(items), y[items]
     finite = [m for m in CV_MUS if not math.isinf(m)]
@@ -136,7 +135,7 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     pick = (mean <= bound).float().argmax(1)  # the first (smallest) μ under the bound
     pick[~have] = 0
     best[~have] = 0
-    return mus[pick], mus[best], errs
+    return mus[pick], mus[best]
 
 
 def _noise_rule_mu(physics, y, model, scale) -> torch.Tensor | None:
@@ -161,7 +160,7 @@ def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" =
     o = o or UNetOptions()
     if scale is None:
         _, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
-    mu_low, mu_best, _ = cv_dc_mu(physics, y, model, o)
+    mu_low, mu_best = cv_dc_mu(physics, y, model, o)
     mu_noise = _noise_rule_mu(physics, y, model, scale)
     if mu_noise is None:
         return mu_low, None
@@ -172,7 +171,8 @@ def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" =
     return mu, ratio
 
 
-def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None):
+def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None,
+                    scale: torch.Tensor | None = None):
     """A copy of ``physics`` whose ``noise_sigma`` is the noise estimate times √ratio of
     ``validated_weights``: the noise level the data behave as, coil-map and model errors included (or
     an overestimate corrected) — for solvers whose data weights follow σ (CCDF). ``physics`` itself is
@@ -181,7 +181,7 @@ def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = N
 
     if physics.num_coils == 1:
         return physics
-    _, ratio = validated_weights(physics, y, model, o)
+    _, ratio = validated_weights(physics, y, model, o, scale)
     sigma = noise_level(physics, y)
     if ratio is None or sigma is None:
         return physics
@@ -192,7 +192,8 @@ def validated_noise(physics, y: torch.Tensor, model, o: "UNetOptions | None" = N
 def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = None,
                 info: dict | None = None) -> torch.Tensor:
     """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale; ``info`` (a dict), when
-    given, receives the data-consistency weights used."""
+    given, receives the data-consistency weights used (and ``cv_folds``, the extra network
+    evaluations, when they were validated)."""
     o = options or UNetOptions()
     x, scale = network_estimate(physics, y, model)
     final_dc = o.final_dc
@@ -204,6 +205,8 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
             mu = "auto"
         if mu == "cv":
             mu, _ = validated_weights(physics, y, model, o, scale)
+            if info is not None:
+                info["cv_folds"] = o.cv_folds
         elif mu == "auto":
             mu = _noise_rule_mu(physics, y, model, scale)
             if mu is None:
@@ -227,11 +230,9 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptio
     """``prior``: the U-Net network (``mrirecon.models.unet.UNet``); returns a complex ``Result``."""
     if prior is None:
         raise ValueError("the unet method needs its network: solve(A, y, prior=<U-Net>)")
-    o = options or UNetOptions()
     info: dict = {}
-    x = reconstruct(physics, y, prior, o, info)
-    cv = "dc_mu" in info and o.dc_mu == "cv" and physics.num_coils > 1
-    return Result(image=x, nfe=1 + (o.cv_folds if cv else 0), info=info)
+    x = reconstruct(physics, y, prior, options, info)
+    return Result(image=x, nfe=1 + info.get("cv_folds", 0), info=info)
 
 
 # ------------------------------------------------------------------------------------------ SR
