@@ -3,7 +3,8 @@ Colin27 volume (the validation volume — never in any training split) and a rem
 
     python benchmarks/bench_sr_volume.py --out bench_out/sr_volume.json [--methods "bicubic;ccdf:;red-diff:steps=100"]
     (a method's ``weights=<folder>`` / ``unet_weights=<folder>`` pick networks other than the shipped ones,
-    e.g. ``"unet:weights=checkpoints/srnet/best;ccdf:init=unet,unet_weights=checkpoints/srnet/best"``)
+    e.g. ``"unet:weights=checkpoints/srnet/best;ccdf:init=unet,unet_weights=checkpoints/srnet/best"``;
+    ``adapt_steps=N`` sets through-plane self-adaptation, ``pipeline.sr.ADAPT_STEPS`` by default, 0 = off)
     python benchmarks/bench_sr_volume.py --table bench_out/sr_volume.json
 
 * in-plane: ``--slices`` axial 128² slices of ``data/prepared/val_128.npz`` (Colin27), degraded with
@@ -124,13 +125,14 @@ def main():
                 name, _, kv = spec.partition(":")
                 opts = dict(parse_assignment(x) for x in filter(None, kv.split(",")))
                 nets = {k: opts.pop(k) for k in ("weights", "unet_weights") if k in opts}  # network folders
+                adapt = {"adapt_steps": int(opts.pop("adapt_steps"))} if "adapt_steps" in opts else {}
                 solver = build_solver(name, opts, task="sr", device="cpu", **nets)
                 t0 = time.time()
                 if direction == "in-plane":
                     sr = super_resolve(lr, f, name, solver=solver, degradation=a.degradation)
                     ev_hr, ev_sr = hr, sr
                 else:
-                    sr = super_resolve_volume(lr, (1, 1, f), name, solver=solver, degradation=a.degradation)
+                    sr = super_resolve_volume(lr, (1, 1, f), name, solver=solver, degradation=a.degradation, **adapt)
                     ev_hr, ev_sr = np.moveaxis(hr, 1, 0), np.moveaxis(sr, 1, 0)  # score coronal (X, Z) planes
                 secs = round(time.time() - t0, 1)
                 psnr, ssim = score(ev_hr, ev_sr)

@@ -187,7 +187,8 @@ def cmd_sr(a) -> int:
     opts = method_options(a, task="sr")
     shp_in, shp_out, what = super_resolve_file(a.input, a.out, a.scale, a.method, opts, weights=a.weights,
                                                unet_weights=a.unet_weights, seed=a.seed, device=a.device, axis=a.axis,
-                                               degradation=a.degradation, progress=not a.quiet)
+                                               degradation=a.degradation, progress=not a.quiet,
+                                               adapt_steps=a.adapt_steps)
     print(f"{Path(a.input).name}: {shp_in} -> {shp_out} ({what}, {a.method}, {a.degradation}) -> {a.out}")
     return 0
 
@@ -302,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default=None, help="network folder of the method (default: the shipped SR U-Net / SR3 / "
                                                    "prior weights)")
     s.add_argument("--unet-weights", default=None, help="SR U-Net initializer folder for ccdf -o init=unet")
+    from mrirecon.pipeline.sr import ADAPT_STEPS
+
+    s.add_argument("--adapt-steps", type=int, default=ADAPT_STEPS,
+                   help="through-plane SR with the SR U-Net: fine-tune a copy on the volume's own high-resolution "
+                        "planes for this many steps first (SMORE-style; kept only if it does better on held-out "
+                        "planes); 0: the shipped network as it is")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_method_flags(s, "sr")

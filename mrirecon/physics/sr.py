@@ -192,3 +192,16 @@ class Downsample(Degrade):
 
     def select(self, idx):
         return self._carry_noise(Downsample(self.factors[0]), idx)
+
+
+def training_pair(hr: torch.Tensor, factors, kind: str = "box", noise=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cubic-upsampled LR, HR)``, each ``(n, 1, H, W)``, of high-resolution images ``hr`` ``(n, H, W)``
+    normalised by each image's peak, through ``Degrade(factors, kind)`` and its own ``upsample`` — the
+    pairs the SR U-Net learns from (in training and in test-time adaptation); ``noise(lr, hr)`` may
+    return a noisy LR."""
+    op = Degrade(factors, kind)
+    hr = hr / hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
+    lr = op.forward(hr)
+    if noise is not None:
+        lr = noise(lr, hr)
+    return op.upsample(lr)[:, None], hr[:, None]

@@ -399,15 +399,12 @@ class SRPairMaker:
         """(cubic-upsampled LR, HR) ``(n, 1, H, W)`` of HR images ``(n, H, W)`` for ``Degrade(scale, kind)``
         (``scale`` an integer or per-axis factors); ``snr_db``: Gaussian noise on the LR images."""
         from mrirecon.data.robust import noise_sigma
-        from mrirecon.physics.sr import Degrade
+        from mrirecon.physics.sr import training_pair
 
-        op = Degrade(scale, kind)
-        peak = hr.flatten(1).amax(1).clamp_min(1e-6)[:, None, None]
-        hr = hr / peak
-        lr = op.forward(hr)
-        if snr_db is not None:
-            lr = lr + noise_sigma(hr[0], snr_db) / 2 ** 0.5 * torch.randn(lr.shape, generator=g)
-        return op.upsample(lr)[:, None], hr[:, None]
+        def noise(lr, hr):
+            return lr + noise_sigma(hr[0], snr_db) / 2 ** 0.5 * torch.randn(lr.shape, generator=g)
+
+        return training_pair(hr, scale, kind, noise if snr_db is not None else None)
 
     def sr_pair(self, i: int, seed: tuple, scale: int, snr_db: float | None = None):
         """One training pair ``(up (1, H, W), hr (1, H, W), generator)`` of source slice ``i``."""
