@@ -211,7 +211,15 @@ def test_srnet_training_resume_export_and_solver(tiny_data, tmp_path):
     sb = load_file(str(tmp_path / "t" / "last" / "model.safetensors"))
     assert all(torch.allclose(sa[k], sb[k], atol=1e-5) for k in sa)  # resumed == uninterrupted
     st = json.loads((tmp_path / "s" / "last" / "state.json").read_text())
-    assert set(st["history"][-1]["val"]) == {"x2", "x4", "x4z", "x4g"}  # the validation sets of the trained factors
+    # the validation sets of the trained factors, T1 and two fixed draws of the recipe's contrast families
+    assert set(st["history"][-1]["val"]) == {"x2", "x4", "x4z", "x4g", "x2r", "x4s"}
+    with pytest.raises(ValueError, match="contrast_probs"):
+        SRNetTrainConfig(**{**base, "contrast_probs": (0.6, 0.6, 0.1)})
+    # a resumed run whose validation sets changed chooses its best checkpoint anew
+    said = []
+    state = {"history": [{"val": {"x2": {}, "x4": {}}}], "best_score": 1.0, "config": st["config"]}
+    SRNetObjective(SRNetTrainConfig(**base)).on_resume(state, said.append)
+    assert state["best_score"] is None and "selection restarts" in said[-1]
     assert export_main(["--only", "srnet", "--srnet", str(tmp_path / "s"), "--dest", str(tmp_path / "w")]) == 0
     card = (tmp_path / "w" / "srnet" / "MODEL_CARD.md").read_text()
     assert "one random in-plane axis" in card and "| x4z |" in card

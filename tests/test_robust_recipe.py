@@ -12,6 +12,8 @@ from mrirecon.data.robust import RobustRecipe, center_fraction_for, noise_sigma
 from mrirecon.data.synth import birdcage_maps, surface_coil_maps
 from mrirecon.train.sources import item_generator
 
+from conftest import phantom
+
 
 def _blob(n=64):
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
@@ -129,3 +131,24 @@ def test_recipe_switch_on_resume_restarts_best_selection():
     assert "basic -> robust" in logs[0]
     with pytest.raises(ValueError, match="recipe"):
         PriorTrainConfig(recipe="wide")
+
+
+def test_recipe_contrast_probabilities_choose_the_family():
+    """``contrast_probs`` (synthesis, non-monotone, monotone): all zero keeps the T1 contrast (bar the
+    bias field); all synthesis gives a few intensity levels; a validation draw is fixed per slice."""
+    import torch
+
+    from mrirecon.data.robust import RobustRecipe
+    from mrirecon.train.objectives import _val_contrast
+
+    img = torch.from_numpy(phantom(64, 3)).float()
+    keep = RobustRecipe(contrast_probs=(0.0, 0.0, 0.0))
+    synth = RobustRecipe(contrast_probs=(1.0, 0.0, 0.0))
+    a = keep.image(img, torch.Generator().manual_seed(5))
+    b = synth.image(img, torch.Generator().manual_seed(5))
+    assert a.shape == b.shape == img.shape and float(a.max()) == pytest.approx(1.0)
+    assert not torch.allclose(a, b)
+    hr = img[None].repeat(2, 1, 1)
+    r1, r2 = _val_contrast(hr, "remap"), _val_contrast(hr, "remap")
+    assert torch.equal(r1, r2) and not torch.allclose(r1[0], r1[1])  # fixed per slice, different slices differ
+    assert torch.equal(_val_contrast(hr, "t1"), hr)

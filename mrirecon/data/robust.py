@@ -46,6 +46,8 @@ class RobustRecipe:
     mask_types: tuple[str, ...] = ("random", "equispaced", "gaussian")
     estimated_maps_prob: float = 0.25
     contrast: bool = True
+    #: (tissue-class synthesis, non-monotone remap, monotone remap) probabilities; the rest unchanged
+    contrast_probs: tuple[float, float, float] = (0.25, 0.3, 0.3)
 
     def image(self, mag: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """``(H, W)`` magnitude → augmented magnitude with peak 1 (geometry, then contrast)."""
@@ -54,7 +56,10 @@ class RobustRecipe:
             x = rot90(x, g)
         x = random_affine(x, g, max_rot_deg=10.0, scale=(0.85, 1.15))[0, 0].clamp_min(0)
         x = x / x.amax().clamp_min(1e-6)
-        return augment_contrast(x, g) if self.contrast else x
+        if not self.contrast:
+            return x
+        synth, nonmono, mono = self.contrast_probs
+        return augment_contrast(x, g, synth_prob=synth, nonmonotone_prob=nonmono, remap_prob=mono)
 
     def snr(self, g: torch.Generator) -> float | None:
         """The item's SNR in dB, or None for noiseless."""

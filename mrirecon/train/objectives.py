@@ -540,18 +540,41 @@ class SRNetTrainConfig(TrainConfig):
     one_axis_prob: float = field(0.5, "fraction of items degraded along one random in-plane axis only (SMORE: "
                                       "what through-plane SR applies to the orthogonal planes)")
     noise_prob: float = field(0.2, "fraction of items with Gaussian noise on the LR image (SNR 30-50 dB)")
+    contrast_probs: tuple[float, ...] = field((0.25, 0.3, 0.3), "robust recipe: probabilities of tissue-class "
+                                                                "synthesis, non-monotone and monotone remaps (the "
+                                                                "rest keeps the T1 contrast)")
 
     def __post_init__(self):
         super().__post_init__()
         _check_degradations(self)
         if not 0 <= self.noise_prob <= 1:
             raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        p = tuple(float(v) for v in self.contrast_probs)
+        if len(p) != 3 or min(p) < 0 or sum(p) > 1 + 1e-9:
+            raise ValueError(f"contrast_probs must be three probabilities summing to at most 1, got {list(p)}")
 
 
-#: validation sets of the SR U-Net: name -> (per-axis factors, degradation); "z" = one axis (through-plane);
-#: a run validates on those whose factors it trains
-SR_VAL_SETS = {"x2": ((2, 2), "box"), "x4": ((4, 4), "box"), "x4z": ((4, 1), "box"), "x5z": ((1, 5), "box"),
-               "x3k": ((3, 3), "kspace"), "x4g": ((4, 4), "gaussian")}
+#: validation sets of the SR U-Net: name -> (per-axis factors, degradation, contrast); "z" = one axis
+#: (through-plane); contrast "t1" (the volume as it is), "remap" / "synth" (one fixed seeded draw of the
+#: recipe's non-monotone remap / tissue-class synthesis per slice — the recipe's families, not a benchmark's
+#: remap); a run validates on those whose factors it trains
+SR_VAL_SETS = {"x2": ((2, 2), "box", "t1"), "x4": ((4, 4), "box", "t1"), "x4z": ((4, 1), "box", "t1"),
+               "x5z": ((1, 5), "box", "t1"), "x3k": ((3, 3), "kspace", "t1"), "x4g": ((4, 4), "gaussian", "t1"),
+               "x2r": ((2, 2), "box", "remap"), "x4s": ((4, 4), "box", "synth")}
+
+
+def _val_contrast(hr: torch.Tensor, contrast: str) -> torch.Tensor:
+    """Validation slices ``(n, H, W)`` in one fixed, seeded draw of a recipe contrast family."""
+    from mrirecon.data.augment import intensity_remap, tissue_synthesis
+
+    if contrast == "t1":
+        return hr
+    out = []
+    for i, x in enumerate(hr):
+        g = torch.Generator().manual_seed(7919 + i)
+        u = x / x.amax().clamp_min(1e-6)
+        out.append(intensity_remap(u, g, monotone=False) if contrast == "remap" else tissue_synthesis(u, g))
+    return torch.stack(out)
 
 
 class SRNetObjective(SRPairMaker, Objective):
@@ -583,7 +606,15 @@ class SRNetObjective(SRPairMaker, Objective):
         lcm = math.lcm(*self.cfg.scales)
         size = max(lcm, min(120, self.cfg.size) // lcm * lcm)  # centre crop divisible by every factor
         hr = torch.stack([crop_or_pad(val.magnitude(int(i), None), size, None) for i in vidx])
-        self.val_pairs = {k: self._pair(hr, f, kind) for k, (f, kind) in sets.items()}
+        self.val_pairs = {k: self._pair(_val_contrast(hr, con), f, kind) for k, (f, kind, con) in sets.items()}
+
+    def on_resume(self, state: dict, say) -> None:
+        super().on_resume(state, say)
+        last = next((r["val"] for r in reversed(state["history"]) if r.get("val")), None)
+        sets = sorted(k for k, v in SR_VAL_SETS.items() if set(v[0]) <= {1, *self.cfg.scales})
+        if last is not None and sorted(last) != sets and state.get("best_score") is not None:
+            say(f"validation sets {sorted(last)} -> {sets}: best-checkpoint selection restarts")
+            state["best_score"] = None
 
     def item(self, i: int, seed: tuple):
         from mrirecon.train.sources import item_generator

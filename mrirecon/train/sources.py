@@ -175,7 +175,8 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
         if getattr(cfg, "recipe", "basic") == "robust":
             from mrirecon.data.robust import RobustRecipe
 
-            recipe = RobustRecipe()
+            probs = getattr(cfg, "contrast_probs", None)
+            recipe = RobustRecipe(contrast_probs=tuple(probs)) if probs else RobustRecipe()
         return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe),
                 PreparedSource(val, val_mask_func or mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5),
                                augment=False, fixed=True))
