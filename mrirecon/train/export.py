@@ -192,6 +192,11 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
 def _sr_data(cfg: dict) -> str:
     """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairMaker``)."""
     base = (ROBUST_DATA if cfg.get("recipe") == "robust" else BASIC_DATA).replace("; random smooth phase", "")
+    probs = tuple(cfg.get("contrast_probs") or (0.25, 0.3, 0.3))
+    if cfg.get("recipe") == "robust" and probs != (0.25, 0.3, 0.3):
+        synth, nonmono, mono = probs
+        base = base.replace("a quarter\n  tissue-class synthesis", f"{synth:.0%}\n  tissue-class synthesis").replace(
+            "30 % non-monotone and 30 % monotone", f"{nonmono:.0%} non-monotone and {mono:.0%} monotone")
     one = cfg.get("one_axis_prob", 0.0)
     noise = cfg.get("noise_prob")
     return (f"""{base}; magnitude images, random {cfg['crop']}×{cfg['crop']} HR crops; LR through
@@ -209,9 +214,10 @@ def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
     out = save_model(net, dest / "srnet", meta=meta, half=half)
     v = meta.get("validation", {})
     rows = "\n".join(f"| {k} | {r['cubic_PSNR']:.2f} | {r['PSNR']:.2f} | {r['gain']:+.2f} |" for k, r in v.items())
-    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{r['gain']:+.2f}" for r in h["val"].values()) + " |"
+    names = list(v)  # the sets of the selected step; earlier runs may have validated on fewer
+    curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | "
+                      + " | ".join(f"{h['val'][k]['gain']:+.2f}" if k in h["val"] else "" for k in names) + " |"
                       for h in state["history"] if "val" in h)
-    names = list(v)
     bench = _volume_bench(bench_json, ("unet", "bicubic", "ccdf")) if bench_json else ""
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR U-Net (feed-forward super-resolution)
 
@@ -228,7 +234,8 @@ def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
   {cfg['batch_size']}, lr {cfg['lr']} (×0.1 from step {cfg['lr_decay_steps']}), wall time {meta.get('wall_seconds')} s at that step on
   1 CPU thread (2-core machine shared with another training run).
 - Validation (16 Colin27 slices, 120² centre, peak-normalised PSNR; `x4z` / `x5z` = one axis only, the
-  through-plane case; `k` = k-space truncation, `g` = Gaussian PSF, else box):
+  through-plane case; `k` = k-space truncation, `g` = Gaussian PSF, else box; `r` / `s` = the slices in one
+  fixed seeded draw of the recipe's non-monotone remap / tissue-class synthesis, else T1):
 
 | set | cubic PSNR | SR U-Net PSNR | gain |
 |---|---|---|---|
