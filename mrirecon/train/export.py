@@ -195,8 +195,8 @@ def _sr_data(cfg: dict) -> str:
     probs = tuple(cfg.get("contrast_probs") or (0.25, 0.3, 0.3))
     if cfg.get("recipe") == "robust" and probs != (0.25, 0.3, 0.3):
         synth, nonmono, mono = probs
-        base = base.replace("a quarter\n  tissue-class synthesis", f"{synth:.0%}\n  tissue-class synthesis").replace(
-            "30 % non-monotone and 30 % monotone", f"{nonmono:.0%} non-monotone and {mono:.0%} monotone")
+        base = base.replace("a quarter\n  tissue-class synthesis", f"{synth * 100:.0f} %\n  tissue-class synthesis").replace(
+            "30 % non-monotone and 30 % monotone", f"{nonmono * 100:.0f} % non-monotone and {mono * 100:.0f} % monotone")
     one = cfg.get("one_axis_prob", 0.0)
     noise = cfg.get("noise_prob")
     return (f"""{base}; magnitude images, random {cfg['crop']}×{cfg['crop']} HR crops; LR through
