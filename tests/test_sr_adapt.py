@@ -120,7 +120,13 @@ def test_cli_adapt_steps(tmp_path, capsys):
     assert main(["--quiet", "sr", str(src), "--axis", "slice", "--method", "unet", "--weights", str(folder),
                  "--adapt-steps", "8", "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "adapted to the volume (8 steps" in said and nib.load(out).shape == (24, 24, 12)
+    assert "adapted to the volume (8 steps on 3 planes" in said and nib.load(out).shape == (24, 24, 12)
+    # a 4-D series adapts once, on the planes of all its volumes
+    nib.save(nib.Nifti1Image(np.stack([lr, 0.5 * lr], -1), np.diag([1.0, 1.0, 3.0, 1.0])), tmp_path / "series.nii.gz")
+    assert main(["--quiet", "sr", str(tmp_path / "series.nii.gz"), "--axis", "slice", "--method", "unet", "--weights",
+                 str(folder), "--adapt-steps", "8", "--out", str(tmp_path / "series_iso.nii.gz")]) == 0
+    assert "(8 steps on 6 planes" in capsys.readouterr().out
+    assert nib.load(tmp_path / "series_iso.nii.gz").shape == (24, 24, 12, 2)
     assert main(["--quiet", "sr", str(src), "--axis", "slice", "--method", "unet", "--weights", str(folder),
                  "--adapt-steps", "0", "--out", str(out)]) == 0
     assert "adapted" not in capsys.readouterr().out

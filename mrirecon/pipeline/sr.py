@@ -218,10 +218,14 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
     vols = data[..., None] if data.ndim == 3 else data
     solver = build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     outs, reports = [], []
+    thick = [i for i, f in enumerate(factors) if f > 1]
+    if len(thick) == 1:  # through-plane: adapt once to the planes of every volume (a 4-D series shares anatomy)
+        a = thick[0]
+        planes = np.concatenate([np.moveaxis(vols[..., v], a, 0) for v in range(vols.shape[-1])])
+        solver = _adapted(solver, planes, factors[a], degradation, adapt_steps, seed, progress, reports)
     for v in tqdm(range(vols.shape[-1]), desc="volumes", disable=not progress or vols.shape[-1] == 1):
         outs.append(super_resolve_volume(vols[..., v], factors, method, seed=seed, solver=solver,
-                                         degradation=degradation, progress=progress, adapt_steps=adapt_steps,
-                                         reports=reports))
+                                         degradation=degradation, progress=progress, adapt_steps=0))
     sr = np.stack(outs, -1) if data.ndim == 4 else outs[0]
     _check_finite(sr, inp)
     affine = resampled_affine(img.affine, factors, sr.shape, degradation)
@@ -239,9 +243,9 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
         nib.save(res, tmp + suffix)
         Path(tmp + suffix).replace(tmp)
     if reports:
-        kept = sum(r.kept for r in reports)
-        what += (f"; SR U-Net adapted to the volume ({reports[0].steps} steps, kept for {kept} of {len(reports)} "
-                 f"volume(s); held-out L1 {reports[0].val_l1_before:.4g} -> {reports[0].val_l1_after:.4g})")
+        r = reports[0]
+        what += (f"; SR U-Net adapted to the volume ({r.steps} steps on {r.train_planes} planes, "
+                 + ("kept" if r.kept else "not kept") + f": held-out L1 {r.val_l1_before:.4g} -> {r.val_l1_after:.4g})")
     return data.shape, sr.shape, what
 
 
