@@ -3,10 +3,10 @@ axis, geometry kept), .npy arrays or PNG images, through the registered ``sr`` m
 ccdf, red-diff) with the ``physics.sr.Degrade`` operator (box, k-space or Gaussian degradation) —
 the same solver code as MRI reconstruction.
 
-Through-plane SR with the SR U-Net (``unet``, or ``ccdf`` / ``red-diff`` from ``init=unet``) first
-adapts the network to the volume, as SMORE does (``recon.sr_adapt``): its high-resolution planes,
+Through-plane SR with the SR U-Net (``unet``, or ``ccdf`` / ``red-diff`` from ``init=unet``) can first
+adapt the network to the volume, as SMORE does (``recon.sr_adapt``): its high-resolution planes,
 degraded along one in-plane axis, fine-tune a copy for ``adapt_steps`` steps, kept only where it
-does better on held-out planes (``adapt_steps=0``: the shipped network as it is)."""
+does better on held-out planes (``adapt_steps=0``, the default: the shipped network as it is)."""
 
 from __future__ import annotations
 
@@ -94,8 +94,11 @@ def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = No
 
 
 #: default self-adaptation steps of through-plane SR with the SR U-Net (``recon.sr_adapt``; the CLI's
-#: ``--adapt-steps``): measured on the Colin27 block, 200 and 400 steps gave the same PSNR within 0.05 dB
-ADAPT_STEPS = 200
+#: ``--adapt-steps``): off. On the Colin27 block (docs/benchmarks.md) 200 steps gained 0.2 dB on its T2-like
+#: remap but lost 0.02-0.12 dB on T1 with the step-9,250 network, although the held-out planes improved
+#: in every case — the thick slices' own planes are partial-volume averages, smoother than true thin
+#: planes — so no held-out rule tells the two apart; 200 steps is the documented opt-in
+ADAPT_STEPS = 0
 
 
 def _adapted(solver, planes: np.ndarray, factor: int, degradation: str, steps: int, seed: int, progress: bool,
@@ -124,8 +127,8 @@ def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict |
     * two axes upsampled (in-plane): the planes spanned by them, one by one;
     * one axis (through-plane, as SMORE): the 2-D SR, degrading that axis only, runs on the two sets
       of planes that contain the axis (e.g. sagittal and coronal for the slice axis) and the two
-      results are averaged — each direction sees the other in-plane axis at full resolution. An SR
-      U-Net is first adapted to the volume's own planes perpendicular to the axis (``adapt_steps``;
+      results are averaged — each direction sees the other in-plane axis at full resolution. With
+      ``adapt_steps`` > 0 an SR U-Net is first adapted to the volume's own planes perpendicular to the axis (``adapt_steps``;
       ``recon.sr_adapt``; what it did is appended to ``reports``). The solver passed in is not changed.
     """
     fs = tuple(int(f) for f in factors)
