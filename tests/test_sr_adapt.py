@@ -62,6 +62,10 @@ def test_adaptation_that_does_not_help_is_not_kept():
         adapt_sr_network(net, _planes()[0], 2)
     with pytest.raises(ValueError, match="factor"):
         adapt_sr_network(net, _planes(), 1)
+    bad = _planes()
+    bad[3, 5, 5] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        adapt_sr_network(net, bad, 2)
 
 
 @pytest.mark.parametrize("degradation", ["box", "kspace"])

@@ -74,6 +74,8 @@ def adapt_sr_network(model, planes, factor: int, degradation: str = "box", *, st
         raise ValueError(f"adapt_sr_network: expected planes (n, H, W), got shape {tuple(x.shape)}")
     if factor < 2:
         raise ValueError(f"adapt_sr_network: factor must be >= 2, got {factor}")
+    if not torch.isfinite(x).all():
+        raise ValueError("adapt_sr_network: the planes contain non-finite values")
     keep = x.flatten(1).amax(1) > 1e-6 * float(x.max().clamp_min(1e-30))  # drop empty planes
     x = x[keep]
     n = len(x)
