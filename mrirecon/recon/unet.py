@@ -240,6 +240,25 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptio
 class UNetSROptions(Options):
     final_dc: str = opt("replace", "after the network: replace (the exact projection onto the images consistent "
                         "with the low-resolution input) or none", choices=("replace", "none"))
+    tta: int = opt(1, "test-time ensemble: the network on 1, 2, 4 or 8 flips / transposes of its input, undone and "
+                      "averaged before the consistency projection (network evaluations x tta)", min=1, max=8)
+
+
+#: the dihedral transforms of an image ``(..., H, W)``: bit 0 flips W, bit 1 flips H, bit 2 transposes first
+def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k & 4:
+        x = x.transpose(-1, -2)
+    if k & 1:
+        x = x.flip(-1)
+    return x.flip(-2) if k & 2 else x
+
+
+def _undihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    if k & 2:
+        x = x.flip(-2)
+    if k & 1:
+        x = x.flip(-1)
+    return x.transpose(-1, -2) if k & 4 else x
 
 
 def is_sr_network(model) -> bool:
@@ -252,12 +271,16 @@ def reconstruct_sr(physics, y: torch.Tensor, model, options: UNetSROptions | Non
     gives the estimate of its real part, as a complex image): the network maps the operator's cubic
     upsampling (its training input) to the high-resolution image, at the input's own scale."""
     o = options or UNetSROptions()
+    if o.tta not in (1, 2, 4, 8):
+        raise ValueError(f"tta must be 1, 2, 4 or 8, got {o.tta}")
     was_complex = y.is_complex()
     yr = (y.real if was_complex else y).float()
     up = physics.upsample(yr)
     scale = up.abs().flatten(1).amax(1).clamp_min(1e-12)
     dev = next(model.parameters()).device
-    x = model((up / bshape(scale, up))[:, None].to(dev))[:, 0].to(yr.device) * bshape(scale, up)
+    u = (up / bshape(scale, up))[:, None].to(dev)
+    x = sum(_undihedral(model(_dihedral(u, k)), k) for k in range(o.tta)) / o.tta
+    x = x[:, 0].to(yr.device) * bshape(scale, up)
     if o.final_dc == "replace":
         x = physics.consistency(x, yr)
     return x.to(torch.complex64) if was_complex else x
@@ -271,4 +294,4 @@ def solve_sr(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetSR
     if prior is None or not is_sr_network(prior):
         raise ValueError("the sr unet method needs the SR U-Net (weights with meta task='sr', from `mrirecon train "
                          "srnet`): solve(op, y, prior=<SR U-Net>)")
-    return Result(image=reconstruct_sr(physics, y, prior, options), nfe=1)
+    return Result(image=reconstruct_sr(physics, y, prior, options), nfe=(options or UNetSROptions()).tta)
