@@ -259,11 +259,11 @@ def test_poisson_mask_is_stored_2d(good_dir, tmp_path):
 def test_sigterm_writes_summaries_and_exits_143(tmp_path):
     d = tmp_path / "in"
     imgs = np.stack([phantom(32, s) for s in range(4)])
-    for i in range(6):
+    for i in range(10):  # enough work that the run cannot finish between the first output and the signal
         write_simulated(d / f"v{i}.h5", imgs, SimConfig(coils=4, seed=i))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mrirecon", "--quiet", "reconstruct", str(d), str(out), "--method", "cs",
-           "--max-iter", "80", "--batch-size", "1"]
+           "--max-iter", "150", "--batch-size", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("v*.h5")):
@@ -274,7 +274,7 @@ def test_sigterm_writes_summaries_and_exits_143(tmp_path):
     assert (out / "timings.json").exists() and (out / "failures.json").exists()
     assert not (out / ".mrirecon.lock").exists() and not list(out.glob(".*.tmp"))
     done = json.loads((out / "timings.json").read_text())
-    assert 1 <= len(done) < 6
+    assert 1 <= len(done) < 10
 
 
 def test_evaluate_survives_an_unreadable_target(good_dir, tmp_path, capsys):
