@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--adapt-steps", type=int, default=ADAPT_STEPS,
                    help="through-plane SR with the SR U-Net: fine-tune a copy on the volume's own high-resolution "
                         "planes for this many steps first (SMORE-style; kept only if it does better on held-out "
-                        "planes; 200 gained 0.2 dB on a T2-like contrast and lost up to 0.1 dB on T1); 0: the "
+                        "planes; 200 gained 0.1-0.2 dB on a T2-like contrast and lost up to 0.2 dB on T1); 0: the "
                         "shipped network as it is")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -94,8 +94,8 @@ def super_resolve(vol: np.ndarray, scale, method: str, options: dict | None = No
 
 
 #: default self-adaptation steps of through-plane SR with the SR U-Net (``recon.sr_adapt``; the CLI's
-#: ``--adapt-steps``): off. On the Colin27 block (docs/benchmarks.md) 200 steps gained 0.2 dB on its T2-like
-#: remap but lost 0.02-0.12 dB on T1 with the step-9,250 network, although the held-out planes improved
+#: ``--adapt-steps``): off. On the Colin27 block (docs/benchmarks.md) 200 steps gained 0.1-0.2 dB on its
+#: T2-like remap but lost 0.02-0.21 dB on T1 (steps 9,250 and 12,500), although the held-out planes improved
 #: in every case — the thick slices' own planes are partial-volume averages, smoother than true thin
 #: planes — so no held-out rule tells the two apart; 200 steps is the documented opt-in
 ADAPT_STEPS = 0
@@ -128,8 +128,8 @@ def super_resolve_volume(data: np.ndarray, factors, method: str, options: dict |
     * one axis (through-plane, as SMORE): the 2-D SR, degrading that axis only, runs on the two sets
       of planes that contain the axis (e.g. sagittal and coronal for the slice axis) and the two
       results are averaged — each direction sees the other in-plane axis at full resolution. With
-      ``adapt_steps`` > 0 an SR U-Net is first adapted to the volume's own planes perpendicular to the axis (``adapt_steps``;
-      ``recon.sr_adapt``; what it did is appended to ``reports``). The solver passed in is not changed.
+      ``adapt_steps`` > 0 an SR U-Net is first adapted to the volume's own planes perpendicular to the
+      axis (``recon.sr_adapt``; what it did is appended to ``reports``). The solver passed in is not changed.
     """
     fs = tuple(int(f) for f in factors)
     if len(fs) != 3 or any(f < 1 for f in fs) or data.ndim != 3:
