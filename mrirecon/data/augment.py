@@ -129,8 +129,14 @@ def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, 
     return (1 - texture) * img + texture * u * img.mean() / u[u > air].mean().clamp_min(1e-6)
 
 
-def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, *, remap_prob: float = 0.3,
-                     nonmonotone_prob: float = 0.3, synth_prob: float = 0.25, bias_prob: float = 0.5,
+#: the robust recipe's contrast shares: (tissue-class synthesis, non-monotone remap, monotone remap); the
+#: rest keeps the contrast
+CONTRAST_PROBS = (0.25, 0.3, 0.3)
+
+
+def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, *,
+                     remap_prob: float = CONTRAST_PROBS[2], nonmonotone_prob: float = CONTRAST_PROBS[1],
+                     synth_prob: float = CONTRAST_PROBS[0], bias_prob: float = 0.5,
                      bias_strength: float = 0.3) -> torch.Tensor:
     """The contrast part of the robust recipe on one ``[0, 1]`` magnitude image ``(H, W)``: one of
     tissue-class synthesis / non-monotone remap / monotone remap / unchanged, then a bias field;

@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from mrirecon.data.augment import augment_contrast, random_affine, rot90
+from mrirecon.data.augment import CONTRAST_PROBS, augment_contrast, random_affine, rot90
 
 RECIPES = ("basic", "robust")
 
@@ -47,7 +47,7 @@ class RobustRecipe:
     estimated_maps_prob: float = 0.25
     contrast: bool = True
     #: (tissue-class synthesis, non-monotone remap, monotone remap) probabilities; the rest unchanged
-    contrast_probs: tuple[float, float, float] = (0.25, 0.3, 0.3)
+    contrast_probs: tuple[float, float, float] = CONTRAST_PROBS
 
     def image(self, mag: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """``(H, W)`` magnitude → augmented magnitude with peak 1 (geometry, then contrast)."""

@@ -222,7 +222,8 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
     solver = build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     outs, reports = [], []
     thick = [i for i, f in enumerate(factors) if f > 1]
-    if len(thick) == 1:  # through-plane: adapt once to the planes of every volume (a 4-D series shares anatomy)
+    if len(thick) == 1 and adapt_steps:  # through-plane: adapt once, to the planes of every volume (a series
+        # shares its anatomy)
         a = thick[0]
         planes = np.concatenate([np.moveaxis(vols[..., v], a, 0) for v in range(vols.shape[-1])])
         solver = _adapted(solver, planes, factors[a], degradation, adapt_steps, seed, progress, reports)

@@ -66,7 +66,7 @@ def adapt_sr_network(model, planes, factor: int, degradation: str = "box", *, st
     held-out L1 is lower than the original's, else the original network comes back unchanged."""
     import time
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     t0 = time.time()
     x = torch.as_tensor(np.asarray(planes, np.float32))

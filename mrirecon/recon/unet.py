@@ -243,6 +243,11 @@ class UNetSROptions(Options):
     tta: int = opt(1, "test-time ensemble: the network on 1, 2, 4 or 8 flips / transposes of its input, undone and "
                       "averaged before the consistency projection (network evaluations x tta)", min=1, max=8)
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.tta not in (1, 2, 4, 8):
+            raise ValueError(f"UNetSROptions.tta must be 1, 2, 4 or 8, got {self.tta}")
+
 
 #: the dihedral transforms of an image ``(..., H, W)``: bit 0 flips W, bit 1 flips H, bit 2 transposes first
 def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -271,8 +276,6 @@ def reconstruct_sr(physics, y: torch.Tensor, model, options: UNetSROptions | Non
     gives the estimate of its real part, as a complex image): the network maps the operator's cubic
     upsampling (its training input) to the high-resolution image, at the input's own scale."""
     o = options or UNetSROptions()
-    if o.tta not in (1, 2, 4, 8):
-        raise ValueError(f"tta must be 1, 2, 4 or 8, got {o.tta}")
     was_complex = y.is_complex()
     yr = (y.real if was_complex else y).float()
     up = physics.upsample(yr)

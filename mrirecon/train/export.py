@@ -17,15 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
+from mrirecon.data.augment import CONTRAST_PROBS
 from mrirecon.models.io import load_model, save_model
 
 
-ROBUST_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
+def robust_data(probs=CONTRAST_PROBS) -> str:
+    """The robust recipe's training distribution, with its contrast shares ``probs``."""
+    synth, nonmono, mono = (100 * float(p) for p in probs)
+    return f"""`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
-  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15); contrast — a quarter
+  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15); contrast — {synth:.0f} %
   tissue-class synthesis (4–8 intensity classes, one random intensity each, Gaussian blur, a little original
-  texture), 30 % non-monotone and 30 % monotone random intensity remaps, the rest unchanged — and a bias field
-  on half the items; random smooth phase"""
+  texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged — and a
+  bias field on half the items; random smooth phase"""
+
+
+ROBUST_DATA = robust_data()
 BASIC_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations); random smooth phase, flips/rotation/zoom"""
 
@@ -191,12 +198,8 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
 
 def _sr_data(cfg: dict) -> str:
     """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairMaker``)."""
-    base = (ROBUST_DATA if cfg.get("recipe") == "robust" else BASIC_DATA).replace("; random smooth phase", "")
-    probs = tuple(cfg.get("contrast_probs") or (0.25, 0.3, 0.3))
-    if cfg.get("recipe") == "robust" and probs != (0.25, 0.3, 0.3):
-        synth, nonmono, mono = probs
-        base = base.replace("a quarter\n  tissue-class synthesis", f"{synth * 100:.0f} %\n  tissue-class synthesis").replace(
-            "30 % non-monotone and 30 % monotone", f"{nonmono * 100:.0f} % non-monotone and {mono * 100:.0f} % monotone")
+    base = (robust_data(cfg.get("contrast_probs") or CONTRAST_PROBS) if cfg.get("recipe") == "robust"
+            else BASIC_DATA).replace("; random smooth phase", "")
     one = cfg.get("one_axis_prob", 0.0)
     noise = cfg.get("noise_prob")
     return (f"""{base}; magnitude images, random {cfg['crop']}×{cfg['crop']} HR crops; LR through

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from mrirecon.data.augment import CONTRAST_PROBS
 from mrirecon.diffusion.schedule import ScheduleConfig, VPSchedule
 from mrirecon.models.boundary import complex_to_channels
 from mrirecon.train.loop import TrainConfig, field
@@ -540,7 +541,7 @@ class SRNetTrainConfig(TrainConfig):
     one_axis_prob: float = field(0.5, "fraction of items degraded along one random in-plane axis only (SMORE: "
                                       "what through-plane SR applies to the orthogonal planes)")
     noise_prob: float = field(0.2, "fraction of items with Gaussian noise on the LR image (SNR 30-50 dB)")
-    contrast_probs: tuple[float, ...] = field((0.25, 0.3, 0.3), "robust recipe: probabilities of tissue-class "
+    contrast_probs: tuple[float, ...] = field(CONTRAST_PROBS, "robust recipe: probabilities of tissue-class "
                                                                 "synthesis, non-monotone and monotone remaps (the "
                                                                 "rest keeps the T1 contrast)")
 
@@ -602,16 +603,20 @@ class SRNetObjective(SRPairMaker, Objective):
         self.src, val = open_sources(self.cfg, log=say)
         n = len(val)
         vidx = np.unique(np.linspace(0, n - 1, min(16, n)).astype(int))
-        sets = {k: v for k, v in SR_VAL_SETS.items() if set(v[0]) <= {1, *self.cfg.scales}}  # trained factors only
+        sets = self.val_sets()
         lcm = math.lcm(*self.cfg.scales)
         size = max(lcm, min(120, self.cfg.size) // lcm * lcm)  # centre crop divisible by every factor
         hr = torch.stack([crop_or_pad(val.magnitude(int(i), None), size, None) for i in vidx])
         self.val_pairs = {k: self._pair(_val_contrast(hr, con), f, kind) for k, (f, kind, con) in sets.items()}
 
+    def val_sets(self) -> dict:
+        """The validation sets of the factors this run trains."""
+        return {k: v for k, v in SR_VAL_SETS.items() if set(v[0]) <= {1, *self.cfg.scales}}
+
     def on_resume(self, state: dict, say) -> None:
         super().on_resume(state, say)
         last = next((r["val"] for r in reversed(state["history"]) if r.get("val")), None)
-        sets = sorted(k for k, v in SR_VAL_SETS.items() if set(v[0]) <= {1, *self.cfg.scales})
+        sets = sorted(self.val_sets())
         if last is not None and sorted(last) != sets and state.get("best_score") is not None:
             say(f"validation sets {sorted(last)} -> {sets}: best-checkpoint selection restarts")
             state["best_score"] = None
