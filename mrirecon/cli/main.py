@@ -38,7 +38,8 @@ def add_sampling_flags(p: argparse.ArgumentParser, accelerations=(4,), center_fr
     g.add_argument("--mask-type", default="random", choices=MASK_TYPES, help="mask family (default: %(default)s)")
     g.add_argument("--accelerations", type=_ints, default=accelerations, help="e.g. 4 or 4,8 (default: %(default)s)")
     g.add_argument("--center-fractions", type=_floats, default=center_fractions,
-                   help="e.g. 0.08 or 0.08,0.04 (default: %(default)s)")
+                   help="e.g. 0.08 or 0.08,0.04 (default: " + ("%(default)s" if center_fractions else
+                        "per acceleration as fastMRI: 0.08 at R=4, 0.04 at R=8, about 0.32/R otherwise") + ")")
     g.add_argument("--ignore-file-mask", action="store_true", help="mask files that carry their own mask anyway")
     r = p.add_argument_group("run")
     r.add_argument("--weights", default=None, help="network folder of the method (default: the shipped weights)")
@@ -193,11 +194,29 @@ def cmd_sr(a) -> int:
     return 0
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and examples, and appends ``(default: …)`` only where the
+    help does not already state a default and there is one (None means: decided elsewhere)."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or action.default in (None, argparse.SUPPRESS) or not action.option_strings:
+            return h
+        return h + " (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """``HelpFormatter`` by default; sub-commands' parsers are this class too (argparse's parser_class)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import mrirecon
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog="mrirecon", description="Accelerated MRI reconstruction with diffusion models")
+    p = Parser(prog="mrirecon", description="Accelerated MRI reconstruction with diffusion models")
     p.add_argument("--version", action="version", version=f"mrirecon {mrirecon.__version__}")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="print tracebacks of errors")
@@ -214,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     r.set_defaults(func=cmd_reconstruct)
 
-    e = sub.add_parser("evaluate", help="fastMRI metrics of predictions against targets", formatter_class=fmt)
+    e = sub.add_parser("evaluate", help="fastMRI metrics of predictions against targets")
     e.add_argument("--target-path", required=True)
     e.add_argument("--predictions-path", required=True)
     e.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None)
@@ -233,8 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--overwrite", action="store_true")
     sw.set_defaults(func=cmd_sweep, save=())
 
-    d = sub.add_parser("demo", help="reconstruct the bundled demo file at R=4 and R=8 and print a table",
-                       formatter_class=fmt)
+    d = sub.add_parser("demo", help="reconstruct the bundled demo file at R=4 and R=8 and print a table")
     d.add_argument("--file", default=None, help="another fastMRI file with a target (default: the bundled demo)")
     d.add_argument("--methods", type=_strs, default=None, help="default: zero-filled,cs,unet,ccdf")
     d.add_argument("--accelerations", type=_ints, default=(4, 8))
@@ -242,17 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="auto")
     d.set_defaults(func=cmd_demo)
 
-    mt = sub.add_parser("methods", help="list the methods, their options and defaults", formatter_class=fmt)
+    mt = sub.add_parser("methods", help="list the methods, their options and defaults")
     mt.add_argument("--task", choices=["mri", "sr"], default="mri")
     mt.set_defaults(func=cmd_methods)
 
     da = sub.add_parser("data", help="prepare, simulate and check data").add_subparsers(dest="data_cmd", required=True)
-    pp = da.add_parser("prepare", help="build train/val slices from the packaged T1 volumes", formatter_class=fmt)
+    pp = da.add_parser("prepare", help="build train/val slices from the packaged T1 volumes")
     pp.add_argument("--out", default="data/prepared")
     pp.add_argument("--cache", default="cache/sources")
     pp.add_argument("--size", type=int, default=128)
     pp.set_defaults(func=cmd_data_prepare)
-    ps = da.add_parser("simulate", help="write fastMRI-style k-space files from prepared slices", formatter_class=fmt)
+    ps = da.add_parser("simulate", help="write fastMRI-style k-space files from prepared slices")
     ps.add_argument("--data", default="data/prepared")
     ps.add_argument("--split", default="val", choices=["train", "val"])
     ps.add_argument("--size", type=int, default=128)
@@ -266,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--seed", type=int, default=0)
     ps.add_argument("--prefix", default="sim")
     ps.set_defaults(func=cmd_data_simulate)
-    pc = da.add_parser("check", help="validate every .h5 file of a folder against a data spec", formatter_class=fmt)
+    pc = da.add_parser("check", help="validate every .h5 file of a folder against a data spec")
     pc.add_argument("dir")
     pc.add_argument("--spec", required=True, help="a spec shipped in mrirecon/data/specs (e.g. fastmri_brain_multicoil) "
                                                   "or a YAML file")
@@ -287,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     xd.set_defaults(func=cmd_export_dicom)
 
     s = sub.add_parser("sr", help="super-resolve a NIfTI volume (in-plane or through-plane), .npy or PNG image",
-                       epilog=EXAMPLES["sr"], formatter_class=fmt)
+                       epilog=EXAMPLES["sr"])
     s.add_argument("input")
     s.add_argument("--scale", type=int, choices=[2, 3, 4, 5], default=None,
                    help="factor (through-plane: default the rounded ratio of slice spacing to in-plane spacing)")

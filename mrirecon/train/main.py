@@ -30,17 +30,23 @@ def _converter(hint: str, default):
     return str
 
 
+def _help(text: str, default) -> str:
+    return text if "default" in text else f"{text} (default: {default})"
+
+
 def config_parser(cls, prog: str) -> argparse.ArgumentParser:
+    from mrirecon.cli.main import HelpFormatter
+
     hints = typing.get_type_hints(cls)
     p = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").strip().splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", default=None, help="YAML/JSON file of these fields; flags override it")
     aliases = {"steps": ["--max-steps"], "max_minutes": ["--max-time"]}
     for f in dataclasses.fields(cls):
         d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         p.add_argument(f"--{f.name.replace('_', '-')}", *aliases.get(f.name, []), dest=f.name,
                        type=_converter(str(hints[f.name]), d), default=None, metavar=f.name.upper(),
-                       help=f"{f.metadata.get('help', '')} (default: {d})".replace("%", "%%"))
+                       help=_help(f.metadata.get("help", ""), d).replace("%", "%%"))
     return p
 
 

@@ -94,6 +94,8 @@ def _step_generator(seed: int, step: int, salt: int = 1_000_003) -> torch.Genera
 # ------------------------------------------------------------------------------------------ U-Net
 @dataclasses.dataclass
 class UNetTrainConfig(TrainConfig):
+    """Train the feed-forward reconstruction U-Net (the unet method's network) on simulated k-space."""
+
     out: str = field("runs/unet", "output folder (resumes from <out>/last)")
     chans: int = field(16, "channels of the first level")
     num_pool_layers: int = field(4, "down-sampling levels")
@@ -279,6 +281,8 @@ class UNetObjective(Objective):
 # ------------------------------------------------------------------------------------------ prior
 @dataclasses.dataclass
 class PriorTrainConfig(TrainConfig):
+    """Train the unconditional diffusion prior (the network of ccdf, diffusion, red-diff and dps)."""
+
     out: str = field("runs/prior", "output folder (resumes from <out>/last)")
     lr: float = field(5e-4, "Adam learning rate")
     channels: tuple[int, ...] = field((32, 64, 64), "channels per level of the diffusers UNet2DModel")
@@ -437,6 +441,8 @@ def _check_degradations(cfg) -> None:
 # ------------------------------------------------------------------------------------------ SR3
 @dataclasses.dataclass
 class SR3TrainConfig(TrainConfig):
+    """Train SR3, the conditional diffusion network of the sr3 super-resolution method."""
+
     out: str = field("runs/sr3", "output folder (resumes from <out>/last)")
     lr: float = field(2e-4, "Adam learning rate")
     channels: tuple[int, ...] = field((32, 64, 64), "channels per level of the diffusers UNet2DModel")
@@ -529,6 +535,8 @@ class SR3Objective(SRPairMaker, Objective):
 # ------------------------------------------------------------------------------------------ SR U-Net
 @dataclasses.dataclass
 class SRNetTrainConfig(TrainConfig):
+    """Train the feed-forward SR U-Net (mrirecon sr --method unet, CCDF-SR's initializer)."""
+
     out: str = field("runs/srnet", "output folder (resumes from <out>/last)")
     chans: int = field(32, "channels of the first U-Net level")
     num_pool_layers: int = field(4, "down-sampling levels")
