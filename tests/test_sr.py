@@ -283,3 +283,55 @@ def test_prior_sr_is_consistent_in_plane_and_through_plane(tmp_path, degradation
     inpl = super_resolve_volume(lr, (2, 2, 1), "ccdf", {"steps": 2}, weights=prior_dir, degradation=degradation)
     back = Degrade((2, 2), degradation).forward(torch.from_numpy(np.moveaxis(inpl, 2, 0).copy())).numpy()
     np.testing.assert_allclose(back, np.moveaxis(lr, 2, 0), atol=1e-4)
+
+
+def test_sr_refuses_bad_input_naming_the_file(tmp_path, capsys):
+    """Unreadable, empty, non-finite or all-zero inputs are refused with the file named and exit
+    code 2; nothing is written and the input is left as it was."""
+    import nibabel as nib
+
+    good = np.random.default_rng(1).random((16, 16, 3)).astype(np.float32)
+    cases = {}
+    nan = good.copy()
+    nan[2, 3, 1] = np.nan
+    nib.save(nib.Nifti1Image(nan, np.eye(4)), tmp_path / "nan.nii.gz")
+    cases["nan.nii.gz"] = "1 of 768 voxels are NaN or infinite"
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 3), np.int16), np.eye(4)), tmp_path / "zeros.nii.gz")
+    cases["zeros.nii.gz"] = "every voxel is 0"
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    cases["empty.nii.gz"] = "not a readable NIfTI image"
+    (tmp_path / "trunc.nii.gz").write_bytes((tmp_path / "nan.nii.gz").read_bytes()[:200])
+    cases["trunc.nii.gz"] = "not a readable NIfTI image"
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    cases["bad.npy"] = "not a readable .npy array"
+    np.save(tmp_path / "inf.npy", np.full((8, 8), np.inf, np.float32))
+    cases["inf.npy"] = "64 of 64 voxels are NaN or infinite"
+    for name, msg in cases.items():
+        before = (tmp_path / name).read_bytes()
+        out = tmp_path / f"out_{name}"
+        assert main(["--quiet", "sr", str(tmp_path / name), "--scale", "2", "--method", "bicubic",
+                     "--out", str(out)]) == 2, name
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: " in err and msg in err, (name, err)
+        assert not out.exists() and (tmp_path / name).read_bytes() == before
+
+
+def test_sr_of_a_2d_nifti_stays_2d(tmp_path):
+    import nibabel as nib
+
+    img = np.random.default_rng(2).random((12, 10)).astype(np.float32) + 0.1
+    aff = np.array([[-0.8, 0, 0, 10.0], [0, 0.8, 0, -5.0], [0, 0, 3.0, 1.0], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(img, aff), tmp_path / "slice.nii")
+    out = tmp_path / "slice_sr.nii"
+    assert main(["--quiet", "sr", str(tmp_path / "slice.nii"), "--scale", "2", "--method", "bicubic",
+                 "--out", str(out)]) == 0
+    res = nib.load(out)
+    assert res.shape == (24, 20)
+    np.testing.assert_allclose(res.header.get_zooms(), (0.4, 0.4))
+    np.testing.assert_allclose(np.mean([res.affine @ [a, b, 0, 1] for a in (0, 1) for b in (0, 1)], 0),
+                               aff @ [0, 0, 0, 1], atol=1e-6)  # the first input voxel's centre kept
+    assert main(["--quiet", "sr", str(tmp_path / "slice.nii"), "--axis", "slice", "--scale", "2",
+                 "--out", str(tmp_path / "x.nii")]) == 2
+    vol, vox, _ = load_nifti(tmp_path / "slice.nii")
+    assert vol.shape == (1, 10, 12)
+    np.testing.assert_allclose(vox, (0.8, 0.8, 1.0), rtol=1e-6)

@@ -65,6 +65,6 @@ def load_nifti(path) -> tuple[np.ndarray, tuple[float, float, float], object]:
         data = data[:, :, None]
     if data.ndim != 3:
         raise ValueError(f"{path}: expected a 3-D NIfTI volume, got shape {data.shape}")
-    zooms = img.header.get_zooms()[:3]
+    zooms = (tuple(img.header.get_zooms()) + (1.0, 1.0, 1.0))[:3]  # a 2-D image: one slice of thickness 1
     vol = np.transpose(data[:, ::-1, :], (2, 1, 0))
     return np.ascontiguousarray(vol), (float(zooms[1]), float(zooms[0]), float(zooms[2])), img

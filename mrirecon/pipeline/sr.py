@@ -33,14 +33,22 @@ def read_image(path: Path):
         vol, vox, img = load_nifti(path)
         return vol, {"voxel": vox, "affine": np.asarray(img.affine, float)}, "nifti"
     if name.endswith(".npy"):
-        arr = np.load(path)
+        try:
+            arr = np.load(path)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValueError(f"{path}: expected a real-valued numeric array, got dtype {arr.dtype}")
         if arr.ndim not in (2, 3):
             raise ValueError(f"{path}: expected a 2-D image or a (slices, H, W) stack, got shape {arr.shape}")
         return (arr[None] if arr.ndim == 2 else arr).astype(np.float32), None, "npy"
     if name.endswith(".png"):
         import matplotlib.image as mpimg
 
-        img = mpimg.imread(str(path))
+        try:
+            img = mpimg.imread(str(path))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"{path}: not a readable PNG image ({exc})") from exc
         if img.ndim == 3:
             img = img[..., :3].mean(-1)
         return img[None].astype(np.float32), None, "png"
@@ -204,6 +212,30 @@ def _check_finite(vol: np.ndarray, path) -> None:
         raise ValueError(f"{path}: the super-resolved volume is empty or not finite; nothing written")
 
 
+def check_input(vol: np.ndarray, path) -> None:
+    """Refuse, naming the file, an input that would only give an empty or meaningless result: no
+    voxels, non-finite voxels (NaN / inf: the networks would spread them), or nothing but zeros."""
+    if vol.size == 0:
+        raise ValueError(f"{path}: the image has no voxels (shape {vol.shape})")
+    bad = int(vol.size - np.isfinite(vol).sum())
+    if bad:
+        raise ValueError(f"{path}: {bad} of {vol.size} voxels are NaN or infinite; replace them (e.g. by 0) first")
+    if not np.any(vol):
+        raise ValueError(f"{path}: every voxel is 0; nothing to super-resolve")
+
+
+def load_nifti_image(path):
+    """``nibabel.load`` with the file named in the error of an unreadable or truncated file."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable NIfTI image ({exc})") from exc
+    return img, data
+
+
 def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict | None = None, *, axis="inplane",
                         degradation: str = "box", weights=None, unet_weights=None, seed: int = 0, device="cpu",
                         progress: bool = True, adapt_steps: int = ADAPT_STEPS):
@@ -211,13 +243,18 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
     keeps the orientation and the world position of every input voxel centre."""
     import nibabel as nib
 
-    img = nib.load(str(inp))
-    data = np.asarray(img.get_fdata(dtype=np.float32))
-    if data.ndim == 2:
+    img, data = load_nifti_image(inp)
+    flat = data.ndim == 2  # one slice: written back as a 2-D image
+    if flat:
         data = data[:, :, None]
     if data.ndim not in (3, 4):
         raise ValueError(f"{inp}: expected a 2-D, 3-D or 4-D NIfTI image, got shape {data.shape}")
-    factors, what = resolve_axis(axis, img.header.get_zooms()[:3], scale)
+    check_input(data, inp)
+    zooms = tuple(float(z) for z in img.header.get_zooms())
+    zooms3 = (zooms + (1.0, 1.0, 1.0))[:3]
+    if flat and axis not in ("inplane", "auto"):
+        raise ValueError(f"{inp}: a 2-D image has no slice axis to super-resolve (--axis {axis}); use --axis inplane")
+    factors, what = resolve_axis("inplane" if flat else axis, zooms3, scale)
     vols = data[..., None] if data.ndim == 3 else data
     solver = build_solver(method, options, task="sr", weights=weights, unet_weights=unet_weights, device=device)
     outs, reports = [], []
@@ -233,11 +270,12 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
     sr = np.stack(outs, -1) if data.ndim == 4 else outs[0]
     _check_finite(sr, inp)
     affine = resampled_affine(img.affine, factors, sr.shape, degradation)
+    if flat:
+        sr = sr[:, :, 0]
     hdr = img.header.copy()
     hdr.set_data_dtype(np.float32)
     res = nib.Nifti1Image(sr, affine, hdr)
-    res.header.set_zooms(tuple(float(z) / f for z, f in zip(img.header.get_zooms()[:3], factors))
-                         + tuple(img.header.get_zooms()[3:]))
+    res.header.set_zooms(tuple(z / f for z, f in zip(zooms3, factors))[:sr.ndim] + zooms[3:sr.ndim])
     res.header["scl_slope"], res.header["scl_inter"] = 1.0, 0.0
     res.set_sform(affine, code=int(img.header["sform_code"]) or 1)
     res.set_qform(affine, code=int(img.header["qform_code"]) or 1)
@@ -250,7 +288,7 @@ def super_resolve_nifti(inp, out, scale: int | None, method: str, options: dict 
         r = reports[0]
         what += (f"; SR U-Net adapted to the volume ({r.steps} steps on {r.train_planes} planes, "
                  + ("kept" if r.kept else "not kept") + f": held-out L1 {r.val_l1_before:.4g} -> {r.val_l1_after:.4g})")
-    return data.shape, sr.shape, what
+    return tuple(img.shape), sr.shape, what
 
 
 def super_resolve_file(inp, out, scale: int | None, method: str, options: dict | None = None, *, weights=None,
@@ -272,6 +310,7 @@ def super_resolve_file(inp, out, scale: int | None, method: str, options: dict |
     if not scale:
         raise ValueError("--scale is needed for in-plane super-resolution")
     vol, geo, kind = read_image(inp)
+    check_input(vol, inp)
     sr = super_resolve(vol, scale, method, options, weights=weights, unet_weights=unet_weights, seed=seed,
                        device=device, degradation=degradation, progress=progress)
     _check_finite(sr, inp)
