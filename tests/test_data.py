@@ -163,3 +163,44 @@ def test_unet_training_input_is_the_inference_input(phantoms, monkeypatch):
     x, _ = ds.item(0, (0, 0, 0))
     assert len(calls) == 1 and calls[0][0] >= 4 and calls[0][1] == spec
     assert torch.equal(x, torch.stack([calls[0][2][0].real, calls[0][2][0].imag]))
+
+
+def test_prepare_keeps_tissue_maps_aligned(tmp_path, monkeypatch):
+    """A source with grey / white matter maps: its slices carry (gm, wm, csf) probabilities resampled
+    exactly as the image, CSF filling the rest of the object and zero in air; other slices have none."""
+    _fake_sources(monkeypatch)
+    srcs = (dataclasses.replace(P.SOURCES[0], tissue=(("gm", "g"), ("wm", "w"))),) + P.SOURCES[1:]
+    monkeypatch.setattr(P, "SOURCES", srcs)
+
+    def fake_tissue(src, cache, shape):
+        gm = np.zeros(shape, np.float32)
+        gm[4:16, 5:19, 4:11] = 0.7  # left half of the object mostly grey matter
+        wm = np.zeros(shape, np.float32)
+        wm[4:16, 5:19, 11:18] = 0.9
+        return {"gm": gm, "wm": wm}, [{"class": "gm"}, {"class": "wm"}]
+
+    monkeypatch.setattr(P, "load_tissue", fake_tissue)
+    s = P.prepare(P.PrepareConfig(out=tmp_path, cache=tmp_path / "c", size=16))
+    assert s["train_slices_with_tissue_maps"] > 0 and s["val_slices_with_tissue_maps"] == 0
+    images = P.load_split(tmp_path, "train", 16)
+    tissue = P.load_tissue_split(tmp_path, "train", 16)
+    with np.load(tmp_path / "train_16.npz") as z:
+        vols = z["volume"]
+    assert len(tissue) == len(images)
+    assert all((t is not None) == (v == "a") for t, v in zip(tissue, vols))
+    for img, t in zip(images, tissue):
+        if t is None:
+            continue
+        assert t.shape == (3, 16, 16) and t.min() >= 0
+        obj, air = img > 0.2, img == 0
+        np.testing.assert_allclose(t.sum(0)[obj & (t.sum(0) > 0)].max(), 1.0, atol=2e-3)  # classes sum to 1
+        assert np.abs(t[:, air]).max() < 1e-3  # nothing in air
+    assert all(t is None for t in P.load_tissue_split(tmp_path, "val", 16))
+
+
+def test_tissue_maps_read_checked(tmp_path, monkeypatch):
+    src = dataclasses.replace(S.SOURCES[0], name="mni152_2009a", tissue=(("gm", "g"),))
+    monkeypatch.setattr(S, "_download", lambda s, c: tmp_path / "x.whl")
+    monkeypatch.setattr(S, "_read_member", lambda a, s, m=None: b"payload")
+    with pytest.raises(S.SourceError, match="sha256 of g"):
+        S.load_tissue(src, tmp_path, (4, 4, 4))

@@ -152,3 +152,67 @@ def test_recipe_contrast_probabilities_choose_the_family():
     r1, r2 = _val_contrast(hr, "remap"), _val_contrast(hr, "remap")
     assert torch.equal(r1, r2) and not torch.allclose(r1[0], r1[1])  # fixed per slice, different slices differ
     assert torch.equal(_val_contrast(hr, "t1"), hr)
+
+
+def _maps(n=64):
+    """Two-class probability maps of a disc with linear partial volume at the class boundary."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
+    r = torch.sqrt(yy ** 2 + xx ** 2)
+    obj = (r < 0.8).float()
+    a = ((0.55 - r) / 0.1).clamp(0, 1) * obj  # inner class, ramping to the outer one over ~3 px
+    return obj, torch.stack([a, obj - a, torch.zeros_like(a)])
+
+
+def test_tissue_map_synthesis_mixes_classes_linearly():
+    from mrirecon.data.augment import tissue_map_synthesis
+
+    obj, maps = _maps()
+    u = obj * (0.9 * maps[0] + 0.5 * maps[1])  # a T1-like image of these maps
+    for s in range(5):
+        g = torch.Generator().manual_seed(s)
+        levels = 0.1 + 0.9 * torch.rand(3, generator=torch.Generator().manual_seed(s))
+        out = tissue_map_synthesis(u, maps, g)
+        assert torch.isfinite(out).all() and out[obj == 0].abs().max() < 1e-6  # air stays air
+        pure_in, pure_out = (maps[0] > 0.999), (maps[1] > 0.999) & (obj > 0)
+        ratio, want = float(out[pure_in].mean() / out[pure_out].mean()), float(levels[0] / levels[1])
+        # each class its level, pulled toward u's own ratio (1.8) by at most the 30 % texture share
+        assert min(want, 1.8) * 0.97 <= ratio <= max(want, 1.8) * 1.03 and abs(ratio - want) <= 0.3 * abs(1.8 - want) + 0.05
+    # partial volume: between two classes the synthesis stays between their levels (no ridge)
+    g = torch.Generator().manual_seed(7)
+    out = tissue_map_synthesis(u, maps, g)
+    mid = (maps[0] > 0.2) & (maps[0] < 0.8)
+    lo, hi = sorted([float(out[maps[0] > 0.999].mean()), float(out[(maps[1] > 0.999) & (obj > 0)].mean())])
+    assert float(out[mid].min()) >= lo * 0.8 and float(out[mid].max()) <= hi * 1.2
+
+
+def test_recipe_moves_tissue_maps_with_the_image():
+    """The geometry augmentation moves image and maps together: the synthesis with the image's own
+    class levels reproduces the augmented image."""
+    obj, maps = _maps()
+    u = obj * (0.9 * maps[0] + 0.5 * maps[1])
+    rc = RobustRecipe(contrast=False)
+    for s in range(4):
+        img = rc.image(u, torch.Generator().manual_seed(s))
+        both = rc.image(u, torch.Generator().manual_seed(s), tissue=maps)
+        torch.testing.assert_close(img, both)  # the maps do not change the image's draws
+    calls = {}
+    import mrirecon.data.augment as A
+
+    real = A.tissue_map_synthesis
+
+    def spy(x, t, g, **kw):
+        calls["maps"] = t
+        calls["image"] = x
+        return real(x, t, g, **kw)
+
+    A_tms, A.tissue_map_synthesis = A.tissue_map_synthesis, spy
+    try:
+        rc = RobustRecipe(contrast_probs=(1.0, 0.0, 0.0))
+        out = rc.image(u, torch.Generator().manual_seed(3), tissue=maps)
+    finally:
+        A.tissue_map_synthesis = A_tms
+    x, t = calls["image"], calls["maps"]
+    recon = (0.9 * t[0] + 0.5 * t[1])
+    recon = recon / recon.amax()
+    assert float((recon - x).abs().max()) < 0.05  # same geometry applied to both
+    assert torch.isfinite(out).all() and out.max() == pytest.approx(1.0)

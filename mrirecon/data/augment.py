@@ -104,8 +104,8 @@ def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, 
     """SynthSeg-style contrast synthesis on a ``[0, 1]`` T1-like magnitude image.
 
     The image is segmented into ``K`` tissue classes by intensity (cut points at random quantiles of
-    the object's intensities — the templates ship no label maps, and intensity classes of a T1 image
-    separate CSF, grey and white matter, fat and skull); every class gets one random intensity, the
+    the object's intensities — for slices without tissue maps (``tissue_map_synthesis``): intensity
+    classes of a T1 image separate CSF, grey and white matter, fat and skull); every class gets one random intensity, the
     result is blurred with a random Gaussian (partial volume) and mixed with a little of the original
     texture. Air stays air.
     """
@@ -129,6 +129,36 @@ def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, 
     return (1 - texture) * img + texture * u * img.mean() / u[u > air].mean().clamp_min(1e-6)
 
 
+def tissue_map_synthesis(u: torch.Tensor, tissue: torch.Tensor, generator: torch.Generator | None = None, *,
+                         air: float = 0.04) -> torch.Tensor:
+    """SynthSeg / SynthSR-style contrast synthesis from tissue probability maps.
+
+    ``tissue`` ``(C, H, W)``: per-pixel class probabilities (grey matter, white matter, CSF; zero in
+    air) on the grid of the ``[0, 1]`` image ``u``. Every class gets one random intensity and a pixel
+    is the probability-weighted sum — partial volume mixes the tissue signals linearly, as it does in
+    a scanner, so T2-, PD- and FLAIR-like orderings come with physical boundaries. A small Gaussian
+    blur (0–0.8 px: the templates' maps are already smooth) and a little of the original texture
+    follow, as in ``tissue_synthesis``. The maps sum to one inside the object and are zero in air
+    (``data.prepare.tissue_probabilities``), so the object's edge is the maps' own partial volume.
+    """
+    c = tissue.shape[0]
+    levels = 0.1 + 0.9 * torch.rand(c, generator=generator)
+    img = (tissue * levels[:, None, None]).sum(0)  # the maps sum to one in the object, fall to zero in air
+    sigma = float(torch.rand(1, generator=generator)) * 0.8
+    if sigma > 0.05:
+        r = int(3 * sigma + 1)
+        xs = torch.arange(-r, r + 1, dtype=torch.float32)
+        ker = torch.exp(-xs ** 2 / (2 * sigma ** 2))
+        ker = ker / ker.sum()
+        img = F.conv2d(img[None, None], ker[None, None, None, :], padding=(0, r))
+        img = F.conv2d(img, ker[None, None, :, None], padding=(r, 0))[0, 0] * tissue.sum(0).clamp(0, 1)  # not into air
+    texture = float(torch.rand(1, generator=generator)) * 0.3
+    fg = u > air
+    if not fg.any():
+        return img
+    return (1 - texture) * img + texture * u * img[fg].mean() / u[fg].mean().clamp_min(1e-6)
+
+
 #: the robust recipe's contrast shares: (tissue-class synthesis, non-monotone remap, monotone remap); the
 #: rest keeps the contrast
 CONTRAST_PROBS = (0.25, 0.3, 0.3)
@@ -137,13 +167,14 @@ CONTRAST_PROBS = (0.25, 0.3, 0.3)
 def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, *,
                      remap_prob: float = CONTRAST_PROBS[2], nonmonotone_prob: float = CONTRAST_PROBS[1],
                      synth_prob: float = CONTRAST_PROBS[0], bias_prob: float = 0.5,
-                     bias_strength: float = 0.3) -> torch.Tensor:
+                     bias_strength: float = 0.3, tissue: torch.Tensor | None = None) -> torch.Tensor:
     """The contrast part of the robust recipe on one ``[0, 1]`` magnitude image ``(H, W)``: one of
     tissue-class synthesis / non-monotone remap / monotone remap / unchanged, then a bias field;
-    the peak is renormalised to 1."""
+    the peak is renormalised to 1. With ``tissue`` (the slice's probability maps, ``(C, H, W)``) the
+    synthesis mixes the classes by their maps (``tissue_map_synthesis``), else it classes by intensity."""
     r = float(torch.rand(1, generator=generator))
     if r < synth_prob:
-        u = tissue_synthesis(u, generator)
+        u = tissue_synthesis(u, generator) if tissue is None else tissue_map_synthesis(u, tissue, generator)
     elif r < synth_prob + nonmonotone_prob:
         u = intensity_remap(u, generator, monotone=False)
     elif r < synth_prob + nonmonotone_prob + remap_prob:

@@ -3,8 +3,9 @@
 ``RobustRecipe`` draws, per item and from the item's own generator (so items are reproducible and
 independent of how many processes share a step):
 
-* contrast (``data.augment.augment_contrast``): tissue-class synthesis, monotone and non-monotone
-  intensity remaps, bias fields;
+* contrast (``data.augment.augment_contrast``): tissue-class synthesis (from the slice's tissue
+  probability maps where its source ships them, else from intensity classes), monotone and
+  non-monotone intensity remaps, bias fields;
 * geometry: flips, 90° rotations, a small rotation / zoom;
 * coils: single-coil, or 2–16 coils from two sensitivity models — birdcage (``sigpy``) with a random
   radius and surface loops on an ellipse at random positions (``data.synth.surface_coil_maps``);
@@ -49,17 +50,22 @@ class RobustRecipe:
     #: (tissue-class synthesis, non-monotone remap, monotone remap) probabilities; the rest unchanged
     contrast_probs: tuple[float, float, float] = CONTRAST_PROBS
 
-    def image(self, mag: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        """``(H, W)`` magnitude → augmented magnitude with peak 1 (geometry, then contrast)."""
+    def image(self, mag: torch.Tensor, g: torch.Generator, tissue: torch.Tensor | None = None) -> torch.Tensor:
+        """``(H, W)`` magnitude → augmented magnitude with peak 1 (geometry, then contrast). ``tissue``:
+        the slice's ``(C, H, W)`` tissue probabilities, moved by the same geometry and used by the
+        tissue-class synthesis (``data.augment.tissue_map_synthesis``)."""
         x = mag[None, None].float()
+        if tissue is not None:
+            x = torch.cat([x, torch.as_tensor(tissue, dtype=torch.float32)[None]], 1)
         if x.shape[-1] == x.shape[-2]:
             x = rot90(x, g)
-        x = random_affine(x, g, max_rot_deg=10.0, scale=(0.85, 1.15))[0, 0].clamp_min(0)
+        x = random_affine(x, g, max_rot_deg=10.0, scale=(0.85, 1.15))[0].clamp_min(0)
+        x, maps = x[0], (x[1:] if tissue is not None else None)
         x = x / x.amax().clamp_min(1e-6)
         if not self.contrast:
             return x
         synth, nonmono, mono = self.contrast_probs
-        return augment_contrast(x, g, synth_prob=synth, nonmonotone_prob=nonmono, remap_prob=mono)
+        return augment_contrast(x, g, synth_prob=synth, nonmonotone_prob=nonmono, remap_prob=mono, tissue=maps)
 
     def snr(self, g: torch.Generator) -> float | None:
         """The item's SNR in dB, or None for noiseless."""

@@ -1,4 +1,4 @@
-"""Real T1-weighted MRI volumes shipped inside installable packages.
+"""Real T1-weighted MRI volumes (and, where shipped, their tissue probability maps) inside installable packages.
 
 Each source names the package (a PyPI wheel or a Debian package), the file inside it, the sha256
 of the file, and its licence. ``fetch_sources`` downloads the packages with the ordinary clients
@@ -32,6 +32,9 @@ class Source:
     description: str
     licence: str
     optional: bool = False
+    #: tissue probability maps on the volume's grid, ``((class, member), ...)``: grey / white matter
+    #: (CSF is the rest of the object), for SynthSeg-style contrast synthesis (``data.augment``)
+    tissue: tuple[tuple[str, str], ...] = ()
 
 
 SOURCES: tuple[Source, ...] = (
@@ -40,6 +43,8 @@ SOURCES: tuple[Source, ...] = (
         "nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
         "", "MNI ICBM152 2009a symmetric T1 template, skull-stripped, 1 mm (via nilearn)",
         "MNI ICBM152 licence (free use with attribution: Fonov et al. 2009/2011); nilearn BSD-3",
+        tissue=(("gm", "nilearn/datasets/data/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"),
+                ("wm", "nilearn/datasets/data/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz")),
     ),
     Source(
         "mni152_fsl6", "pypi", "nimare", "0.22.1",
@@ -66,6 +71,13 @@ _MEMBER_SHA256 = {
     "mni152_fsl6": "fbb6e77a6b090368db105d1cab2c13abd141815998b85c95a520d09771f0021c",
     "pydeface_mean": "fdc13571d66293f9919648cd8de9a7b3491b12175e09336353d2c9ce0466ecb6",
     "colin27": "a009051127f64dc3dd554d5f5b589870ea72106d9642c21b4e7093e478cfc309",
+}
+
+
+# sha256 of the extracted tissue maps (nilearn 0.14.1)
+_TISSUE_SHA256 = {
+    ("mni152_2009a", "gm"): "97a5ca69bd24db37a9cb7b32525e1733a209af904129bf1cd36da06d24243bed",
+    ("mni152_2009a", "wm"): "382d92812de4744f9c86c7a0e4f680dc317a0a50e4da1f0153618a6798c7b7db",
 }
 
 
@@ -99,10 +111,11 @@ def _download(src: Source, cache: Path) -> Path:
     return found[0]
 
 
-def _read_member(archive: Path, src: Source) -> bytes:
+def _read_member(archive: Path, src: Source, member: str | None = None) -> bytes:
+    member_name = member or src.member
     if src.kind == "pypi":
         with zipfile.ZipFile(archive) as z:
-            return z.read(src.member)
+            return z.read(member_name)
     # .deb: an ar archive holding data.tar.*
     raw = archive.read_bytes()
     if raw[:8] != b"!<arch>\n":
@@ -115,10 +128,10 @@ def _read_member(archive: Path, src: Source) -> bytes:
         body = raw[pos + 60:pos + 60 + size]
         if name.startswith("data.tar"):
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tf:
-                member = tf.extractfile(src.member)
-                if member is None:
-                    raise SourceError(f"{archive}: no {src.member}")
-                return member.read()
+                fh = tf.extractfile(member_name)
+                if fh is None:
+                    raise SourceError(f"{archive}: no {member_name}")
+                return fh.read()
         pos += 60 + size + (size % 2)
     raise SourceError(f"{archive}: no data.tar member")
 
@@ -134,11 +147,7 @@ def load_volume(src: Source, cache: Path) -> tuple[np.ndarray, tuple[float, ...]
     expected = _MEMBER_SHA256.get(src.name) or src.sha256
     if expected and digest != expected:
         raise SourceError(f"{src.name}: sha256 of {src.member} is {digest}, expected {expected}")
-    img = nib.Nifti1Image.from_bytes(gzip.decompress(data))
-    img = nib.as_closest_canonical(img)
-    vol = np.asarray(img.get_fdata(dtype=np.float32))
-    if vol.ndim == 4:
-        vol = vol[..., 0]
+    img, vol = _canonical(data)
     prov = {
         "name": src.name, "package": f"{src.package}=={src.version} ({src.kind})",
         "member": src.member, "sha256": digest, "archive_sha256": _sha256(archive.read_bytes()),
@@ -146,3 +155,31 @@ def load_volume(src: Source, cache: Path) -> tuple[np.ndarray, tuple[float, ...]
         "voxel_size": [float(z) for z in img.header.get_zooms()[:3]],
     }
     return vol, tuple(prov["voxel_size"]), prov
+
+
+def _canonical(data: bytes):
+    import nibabel as nib
+
+    img = nib.as_closest_canonical(nib.Nifti1Image.from_bytes(gzip.decompress(data)))
+    vol = np.asarray(img.get_fdata(dtype=np.float32))
+    return img, (vol[..., 0] if vol.ndim == 4 else vol)
+
+
+def load_tissue(src: Source, cache: Path, shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The source's tissue probability maps (``{class: volume in [0, 1]}``, RAS+ like ``load_volume``)
+    and their provenance; ``shape`` is the volume's, which every map must have."""
+    archive = _download(src, Path(cache))
+    maps, prov = {}, []
+    for cls, member in src.tissue:
+        data = _read_member(archive, src, member)
+        digest = _sha256(data)
+        expected = _TISSUE_SHA256.get((src.name, cls))
+        if expected and digest != expected:
+            raise SourceError(f"{src.name}: sha256 of {member} is {digest}, expected {expected}")
+        _, vol = _canonical(data)
+        if vol.shape != tuple(shape):
+            raise SourceError(f"{src.name}: tissue map {member} has shape {vol.shape}, the volume {tuple(shape)}")
+        peak = float(vol.max())
+        maps[cls] = np.clip(vol / (255.0 if peak > 1.5 else 1.0), 0.0, 1.0)  # nilearn stores 0..255
+        prov.append({"class": cls, "member": member, "sha256": digest})
+    return maps, prov

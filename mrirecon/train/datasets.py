@@ -62,6 +62,12 @@ class PriorBatches:
         return random_crop(x, self.crop, g)
 
 
+def tissue_of(tissue: list | None, i: int) -> torch.Tensor | None:
+    """Image ``i``'s tissue probabilities as a tensor, or None (no list, or none for that image)."""
+    t = None if tissue is None else tissue[i]
+    return None if t is None else torch.from_numpy(np.asarray(t, np.float32))
+
+
 class UNetSliceDataset(torch.utils.data.Dataset):
     """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W))``.
 
@@ -77,12 +83,13 @@ class UNetSliceDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
                  augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0),
-                 input_spec: dict | None = None, recipe=None):
+                 input_spec: dict | None = None, recipe=None, tissue: list | None = None):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
         self.multicoil_prob, self.snr_db = multicoil_prob, snr_db
         self.input_spec = input_spec  # the network's meta["input"] (prepare_input)
         self.recipe = recipe  # data.robust.RobustRecipe: the wide distribution (None: the basic one)
+        self.tissue = tissue  # per image its tissue probabilities or None (the recipe's tissue-class synthesis)
         self.epoch = 0
         self._maps_cache: dict = {}
 
@@ -147,7 +154,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         from mrirecon.physics.operators import normalise_maps
 
         rc = recipe or self.recipe
-        mag = rc.image(self.images[i], g)
+        mag = rc.image(self.images[i], g, tissue_of(self.tissue, i))
         x = to_complex_images(mag[None], g)[0]
         h, w = x.shape
         raw, _ = rc.coil_maps(h, w, g)

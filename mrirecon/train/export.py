@@ -27,7 +27,8 @@ def robust_data(probs=CONTRAST_PROBS) -> str:
     return f"""`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
   seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15); contrast — {synth:.0f} %
-  tissue-class synthesis (4–8 intensity classes, one random intensity each, Gaussian blur, a little original
+  tissue-class synthesis (one random intensity per class: on the 377 MNI 2009a slices the template's grey / white
+  matter / CSF probability maps mixed linearly, elsewhere 4–8 intensity classes with a Gaussian blur; a little original
   texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged — and a
   bias field on half the items; random smooth phase"""
 

@@ -22,6 +22,7 @@ import torch
 
 from mrirecon.data.augment import random_affine
 from mrirecon.models.unet import network_input
+from mrirecon.train.datasets import tissue_of
 
 
 def item_generator(*seed) -> torch.Generator:
@@ -32,13 +33,17 @@ class PreparedSource:
     """The prepared magnitude slices (``mrirecon data prepare``): simulated phase, coils, noise."""
 
     def __init__(self, images: np.ndarray, mask_func=None, input_spec=None, multicoil_prob: float = 0.5,
-                 augment: bool = True, fixed: bool = False, recipe=None):
+                 augment: bool = True, fixed: bool = False, recipe=None, tissue: list | None = None):
+        """``tissue``: per slice its ``(3, H, W)`` tissue probabilities or None (``load_tissue_split``),
+        for the robust recipe's tissue-class synthesis."""
         from mrirecon.train.datasets import UNetSliceDataset
 
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.augment, self.recipe = augment, recipe
+        self.tissue = tissue
         self.pairs = UNetSliceDataset(images, mask_func, multicoil_prob=multicoil_prob, input_spec=input_spec,
-                                      augment=augment, fixed_masks=fixed, recipe=recipe) if mask_func is not None else None
+                                      augment=augment, fixed_masks=fixed, recipe=recipe,
+                                      tissue=tissue) if mask_func is not None else None
 
     def __len__(self):
         return len(self.images)
@@ -49,7 +54,7 @@ class PreparedSource:
 
     def _mag(self, i, g):
         if self.augment and self.recipe is not None:
-            return self.recipe.image(self.images[i], g)
+            return self.recipe.image(self.images[i], g, tissue_of(self.tissue, i))
         mag = self.images[i][None, None]
         if self.augment:
             mag = random_affine(mag, g)
@@ -165,19 +170,24 @@ def crop_or_pad(x: torch.Tensor, size: int, g: torch.Generator | None) -> torch.
 def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=print):
     """``(train, val)`` sources from ``cfg.data`` (``prepared`` / a prepared folder, or a fastMRI folder)
     and ``cfg.val`` (a fastMRI folder, or none: a volume-level split of ``cfg.data``)."""
-    from mrirecon.data.prepare import load_split
+    from mrirecon.data.prepare import load_split, load_tissue_split
 
     data = Path("data/prepared") if cfg.data == "prepared" else Path(cfg.data)
     if (data / f"train_{cfg.size}.npz").exists() or cfg.data == "prepared":
         train = load_split(data, "train", cfg.size)
         val = load_split(data, "val", cfg.size)
-        recipe = None
+        recipe, tissue = None, None
         if getattr(cfg, "recipe", "basic") == "robust":
             from mrirecon.data.robust import RobustRecipe
 
             probs = getattr(cfg, "contrast_probs", None)
             recipe = RobustRecipe(contrast_probs=tuple(probs)) if probs else RobustRecipe()
-        return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe),
+            tissue = load_tissue_split(data, "train", cfg.size)
+            n_maps = sum(t is not None for t in tissue)
+            if n_maps:
+                log(f"tissue probability maps for {n_maps} of {len(tissue)} training slices (tissue-class synthesis)")
+        return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe,
+                               tissue=tissue),
                 PreparedSource(val, val_mask_func or mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5),
                                augment=False, fixed=True))
     from mrirecon.data.folders import SliceIndex, split_by_volume
