@@ -216,3 +216,30 @@ def test_recipe_moves_tissue_maps_with_the_image():
     recon = recon / recon.amax()
     assert float((recon - x).abs().max()) < 0.05  # same geometry applied to both
     assert torch.isfinite(out).all() and out.max() == pytest.approx(1.0)
+
+
+def test_elastic_deformation_is_smooth_one_to_one_and_optional():
+    from mrirecon.data.augment import elastic_field, random_affine
+
+    f = elastic_field(32, 128, 128, torch.Generator().manual_seed(0), max_std=0.04) * 64  # pixels
+    assert f.shape == (32, 128, 128, 2) and float(f.abs().max()) > 1.0
+    dx, dy = torch.diff(f, dim=2)[:, :-1], torch.diff(f, dim=1)[:, :, :-1]
+    jac = (1 + dx[..., 0]) * (1 + dy[..., 1]) - dx[..., 1] * dy[..., 0]
+    assert float(jac.min()) > 0.2  # no folding: the deformed anatomy is still anatomy
+    x = _blob()[None, None].repeat(2, 1, 1, 1)
+    plain = random_affine(x, torch.Generator().manual_seed(5))
+    assert torch.equal(plain, random_affine(x, torch.Generator().manual_seed(5), elastic=0.0))  # old draws kept
+    warped = random_affine(x, torch.Generator().manual_seed(5), elastic=0.04)
+    assert not torch.allclose(warped, plain) and torch.isfinite(warped).all()
+    rc0, rc = RobustRecipe(elastic=0.0, contrast=False), RobustRecipe(contrast=False)
+    u = _blob()
+    assert not torch.allclose(rc0.image(u, torch.Generator().manual_seed(1)), rc.image(u, torch.Generator().manual_seed(1)))
+
+
+def test_model_cards_describe_the_recipe_the_run_used():
+    from mrirecon.train.export import run_robust_data
+
+    old = run_robust_data({"recipe": "robust"})  # a run recorded before deformation and tissue maps
+    new = run_robust_data({"recipe": "robust", "elastic": 0.04, "tissue_maps": True})
+    assert "nonlinear deformation" not in old and "probability maps" not in old
+    assert "nonlinear deformation of std up to 0.04" in new and "probability maps mixed linearly" in new

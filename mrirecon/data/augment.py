@@ -27,9 +27,22 @@ def smooth_phase(shape: tuple[int, int], generator: torch.Generator | None = Non
     return field * amp + offset
 
 
+def elastic_field(b: int, h: int, w: int, generator: torch.Generator | None = None, *, max_std: float = 0.04,
+                  control: int = 5) -> torch.Tensor:
+    """Smooth random displacements ``(b, h, w, 2)`` in ``grid_sample`` units (the image spans [−1, 1]):
+    Gaussian values on a ``control × control`` grid, a per-item standard deviation drawn uniformly in
+    ``[0, max_std]``, upsampled bicubically (SynthSeg's nonlinear deformation, without the velocity
+    integration: at these amplitudes the map stays one-to-one — ``max_std`` 0.04 is ~2.6 px at 128 px
+    over control points ~32 px apart)."""
+    amp = torch.rand(b, generator=generator) * max_std
+    coarse = torch.randn(b, 2, control, control, generator=generator) * amp[:, None, None, None]
+    return F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+
+
 def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, *, max_rot_deg: float = 10.0,
-                  scale: tuple[float, float] = (0.9, 1.1), flip: bool = True) -> torch.Tensor:
-    """Random flips, small rotation and zoom of real images ``(batch, C, H, W)``."""
+                  scale: tuple[float, float] = (0.9, 1.1), flip: bool = True, elastic: float = 0.0) -> torch.Tensor:
+    """Random flips, small rotation and zoom of real images ``(batch, C, H, W)``; ``elastic`` > 0 adds a
+    smooth nonlinear deformation (``elastic_field``, its ``max_std``) in the same resampling."""
     b = x.shape[0]
     if flip:
         fl = torch.rand(b, generator=generator) < 0.5
@@ -42,6 +55,8 @@ def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, *, 
     theta = torch.stack([torch.stack([cos, -sin, torch.zeros(b)], 1),
                          torch.stack([sin, cos, torch.zeros(b)], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic > 0:
+        grid = grid + elastic_field(b, x.shape[-2], x.shape[-1], generator, max_std=elastic)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

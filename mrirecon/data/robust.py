@@ -6,7 +6,8 @@ independent of how many processes share a step):
 * contrast (``data.augment.augment_contrast``): tissue-class synthesis (from the slice's tissue
   probability maps where its source ships them, else from intensity classes), monotone and
   non-monotone intensity remaps, bias fields;
-* geometry: flips, 90° rotations, a small rotation / zoom;
+* geometry: flips, 90° rotations, a small rotation / zoom and a smooth nonlinear deformation
+  (SynthSeg-style, for anatomy beyond the three template brains);
 * coils: single-coil, or 2–16 coils from two sensitivity models — birdcage (``sigpy``) with a random
   radius and surface loops on an ellipse at random positions (``data.synth.surface_coil_maps``);
 * noise: SNR uniform over ``snr_db`` dB, or noiseless with probability ``noiseless_prob``;
@@ -47,6 +48,9 @@ class RobustRecipe:
     mask_types: tuple[str, ...] = ("random", "equispaced", "gaussian")
     estimated_maps_prob: float = 0.25
     contrast: bool = True
+    #: largest std of the smooth nonlinear deformation (``data.augment.elastic_field``; 0: affine only) —
+    #: anatomy beyond the three template brains
+    elastic: float = 0.04
     #: (tissue-class synthesis, non-monotone remap, monotone remap) probabilities; the rest unchanged
     contrast_probs: tuple[float, float, float] = CONTRAST_PROBS
 
@@ -59,7 +63,7 @@ class RobustRecipe:
             x = torch.cat([x, torch.as_tensor(tissue, dtype=torch.float32)[None]], 1)
         if x.shape[-1] == x.shape[-2]:
             x = rot90(x, g)
-        x = random_affine(x, g, max_rot_deg=10.0, scale=(0.85, 1.15))[0].clamp_min(0)
+        x = random_affine(x, g, max_rot_deg=10.0, scale=(0.85, 1.15), elastic=self.elastic)[0].clamp_min(0)
         x, maps = x[0], (x[1:] if tissue is not None else None)
         x = x / x.amax().clamp_min(1e-6)
         if not self.contrast:

@@ -21,19 +21,33 @@ from mrirecon.data.augment import CONTRAST_PROBS
 from mrirecon.models.io import load_model, save_model
 
 
-def robust_data(probs=CONTRAST_PROBS) -> str:
-    """The robust recipe's training distribution, with its contrast shares ``probs``."""
+def robust_data(probs=CONTRAST_PROBS, elastic: float | None = None, tissue_maps: bool = True) -> str:
+    """The robust recipe's training distribution, with its contrast shares ``probs``, the largest std of
+    its nonlinear deformation ``elastic`` (None: the recipe's default; 0: none) and whether the
+    synthesis used the tissue maps."""
+    from mrirecon.data.robust import RobustRecipe
+
     synth, nonmono, mono = (100 * float(p) for p in probs)
+    e = RobustRecipe().elastic if elastic is None else float(elastic)
+    elastic = f", a smooth nonlinear deformation of std up to {e:g} half fields of view" if e > 0 else ""
+    classes = ("on the 377 MNI 2009a slices the template's grey / white\n  matter / CSF probability maps mixed "
+               "linearly, elsewhere 4–8 intensity classes with a Gaussian blur" if tissue_maps else
+               "4–8 intensity classes with a Gaussian blur")
     return f"""`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
-  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15); contrast — {synth:.0f} %
-  tissue-class synthesis (one random intensity per class: on the 377 MNI 2009a slices the template's grey / white
-  matter / CSF probability maps mixed linearly, elsewhere 4–8 intensity classes with a Gaussian blur; a little original
+  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15{elastic}); contrast — {synth:.0f} %
+  tissue-class synthesis (one random intensity per class: {classes}; a little original
   texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged — and a
   bias field on half the items; random smooth phase"""
 
 
-ROBUST_DATA = robust_data()
+
+
+def run_robust_data(cfg: dict) -> str:
+    """``robust_data`` of a run's recorded config: a run recorded before the nonlinear deformation and
+    the tissue maps existed (no ``elastic`` / ``tissue_maps`` key) had neither."""
+    return robust_data(cfg.get("contrast_probs") or CONTRAST_PROBS, float(cfg.get("elastic") or 0.0),
+                       bool(cfg.get("tissue_maps", False)))
 BASIC_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations); random smooth phase, flips/rotation/zoom"""
 
@@ -87,7 +101,8 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
     out = save_model(net, dest / "unet", meta=meta, half=half)
     v = meta.get("validation", {})
     rows = "\n".join(f"| {k} | {r['zf_PSNR']:.2f} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for k, r in v.items())
-    data = (ROBUST_DATA + UNET_ROBUST) if meta.get("recipe") == "robust" else (BASIC_DATA + UNET_BASIC)
+    data = ((run_robust_data(state.get("config", {})) + UNET_ROBUST) if meta.get("recipe") == "robust"
+            else (BASIC_DATA + UNET_BASIC))
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default U-Net initializer
 
 - Architecture: fastMRI-style U-Net, config {json.dumps(net.config_dict())}, {sum(p.numel() for p in net.parameters()):,} parameters.
@@ -127,7 +142,7 @@ def export_prior(run: Path, dest: Path, half: bool) -> None:
 - Architecture: `diffusers.UNet2DModel` (no attention, fully convolutional), config {json.dumps(net.config_dict())},
   {sum(p.numel() for p in net.parameters()):,} parameters; EMA weights (decay {state['config']['ema']}).
 - Task: ε-prediction MSE on complex images as 2 channels; VP/DDPM schedule {json.dumps(meta.get('schedule'))}.
-- Data: {(ROBUST_DATA if meta.get("recipe") == "robust" else BASIC_DATA)}; random 64×64 crops of whole-slice-normalised
+- Data: {(run_robust_data(state.get("config", {})) if meta.get("recipe") == "robust" else BASIC_DATA)}; random 64×64 crops of whole-slice-normalised
   complex images, intensity 0.8–1.1.
 - Scale of the data: images with peak magnitude about 1 — for MRI, k-space divided by max|Aᴴy| (every mrirecon
   solver does this before calling the prior; `mrirecon.interop.deepinv` documents the same for deepinv users).
@@ -199,7 +214,7 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
 
 def _sr_data(cfg: dict) -> str:
     """The SR training distribution of a run's config (SR3 and the SR U-Net share it: ``SRPairMaker``)."""
-    base = (robust_data(cfg.get("contrast_probs") or CONTRAST_PROBS) if cfg.get("recipe") == "robust"
+    base = (run_robust_data(cfg) if cfg.get("recipe") == "robust"
             else BASIC_DATA).replace("; random smooth phase", "")
     one = cfg.get("one_axis_prob", 0.0)
     noise = cfg.get("noise_prob")

@@ -63,6 +63,10 @@ class TrainConfig:
     compile: bool = field(False, "torch.compile the network")
     recipe: str = field("robust", "training distribution of prepared data: robust (contrast, coils, noise, "
                                   "masks drawn wide; data.robust) or basic (T1, birdcage, 25-40 dB, the given R)")
+    elastic: float = field(0.04, "robust recipe: largest std of the smooth nonlinear deformation, in half fields of "
+                                 "view (0: affine only)")
+    tissue_maps: bool = field(True, "robust recipe: tissue-class synthesis from the prepared slices' tissue "
+                                    "probability maps where they have them (false: intensity classes only)")
 
     def __post_init__(self):
         if self.amp not in ("none", "bf16", "fp16"):
@@ -71,6 +75,8 @@ class TrainConfig:
 
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        if not 0.0 <= self.elastic <= 0.2:
+            raise ValueError(f"elastic must be in [0, 0.2], got {self.elastic}")
         for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")

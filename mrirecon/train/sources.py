@@ -181,11 +181,13 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
             from mrirecon.data.robust import RobustRecipe
 
             probs = getattr(cfg, "contrast_probs", None)
-            recipe = RobustRecipe(contrast_probs=tuple(probs)) if probs else RobustRecipe()
-            tissue = load_tissue_split(data, "train", cfg.size)
-            n_maps = sum(t is not None for t in tissue)
-            if n_maps:
-                log(f"tissue probability maps for {n_maps} of {len(tissue)} training slices (tissue-class synthesis)")
+            recipe = RobustRecipe(contrast_probs=tuple(probs) if probs else RobustRecipe.contrast_probs,
+                                  elastic=float(getattr(cfg, "elastic", RobustRecipe.elastic)))
+            if getattr(cfg, "tissue_maps", True):
+                tissue = load_tissue_split(data, "train", cfg.size)
+                n_maps = sum(t is not None for t in tissue)
+                if n_maps:
+                    log(f"tissue probability maps for {n_maps} of {len(tissue)} training slices (tissue-class synthesis)")
         return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe,
                                tissue=tissue),
                 PreparedSource(val, val_mask_func or mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5),
