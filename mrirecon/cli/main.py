@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mrirecon.cli.options import add_method_flags, describe_methods, method_options, sweep_options
+from mrirecon.help_format import Parser
 
 EXAMPLES = {
     "reconstruct": "example: mrirecon reconstruct sim/ out/ --method ccdf --accelerations 4 --center-fractions 0.08",
@@ -192,25 +193,6 @@ def cmd_sr(a) -> int:
                                                adapt_steps=a.adapt_steps)
     print(f"{Path(a.input).name}: {shp_in} -> {shp_out} ({what}, {a.method}, {a.degradation}) -> {a.out}")
     return 0
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of descriptions and examples, and appends ``(default: …)`` only where the
-    help does not already state a default and there is one (None means: decided elsewhere)."""
-
-    def _get_help_string(self, action):
-        h = action.help or ""
-        if "default" in h or action.default in (None, argparse.SUPPRESS) or not action.option_strings:
-            return h
-        return h + " (default: %(default)s)"
-
-
-class Parser(argparse.ArgumentParser):
-    """``HelpFormatter`` by default; sub-commands' parsers are this class too (argparse's parser_class)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:

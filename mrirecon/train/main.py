@@ -35,7 +35,7 @@ def _help(text: str, default) -> str:
 
 
 def config_parser(cls, prog: str) -> argparse.ArgumentParser:
-    from mrirecon.cli.main import HelpFormatter
+    from mrirecon.help_format import HelpFormatter
 
     hints = typing.get_type_hints(cls)
     p = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").strip().splitlines()[0],
