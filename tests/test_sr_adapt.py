@@ -166,3 +166,41 @@ def test_sr_unet_test_time_ensemble():
     torch.testing.assert_close(op.forward(four), y, atol=1e-4, rtol=0)  # still exactly consistent
     with pytest.raises(ValueError, match="tta"):
         solve_sr(op, y, net, options=UNetSROptions(tta=3))
+
+
+def test_sr_unet_shift_ensemble():
+    """``shifts``: the input placed at offsets spread over the pooling period (in a mirrored frame that
+    is a multiple of it), undone and averaged; the zero-output network stays cubic, a random one is
+    the mean of its shifted evaluations, the result stays consistent and NFE counts every evaluation."""
+    from mrirecon.physics.sr import Degrade
+    from mrirecon.recon.unet import UNetSROptions, _shift, _unshift, grid_offsets, solve_sr
+
+    hr = torch.from_numpy(np.stack([phantom(32, s)[:, :24] for s in range(2)])).float()
+    op = Degrade((2, 2), "box")
+    y = op.forward(hr)
+    cubic = _srnet()
+    base = solve_sr(op, y, cubic, options=UNetSROptions())
+    sh = solve_sr(op, y, cubic, options=UNetSROptions(shifts=2, tta=2))
+    assert sh.nfe == 8
+    torch.testing.assert_close(sh.image, base.image, atol=1e-5, rtol=0)
+    torch.manual_seed(4)
+    net = UNet(1, 1, chans=8, num_pool_layers=2).eval()
+    net.meta = {"task": "sr"}
+    assert grid_offsets(net, 2) == [0, 2] and grid_offsets(net, 4) == [0, 1, 2, 3]
+    u = torch.rand(2, 1, 30, 22)
+    for a, b in [(0, 0), (2, 0), (1, 3)]:
+        z = _shift(u, a, b, 4)
+        assert z.shape[-2] % 4 == 0 and z.shape[-1] % 4 == 0
+        torch.testing.assert_close(_unshift(z, a, b, u.shape), u)
+    got = solve_sr(op, y, net, options=UNetSROptions(shifts=2, final_dc="none")).image
+    up = op.upsample(y)
+    s = up.abs().flatten(1).amax(1)[:, None, None]
+    x = (up / s)[:, None]
+    with torch.no_grad():
+        ref = sum(_unshift(net(_shift(x, a, b, 4)), a, b, x.shape) for a in (0, 2) for b in (0, 2))[:, 0] / 4 * s
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, solve_sr(op, y, net, options=UNetSROptions(final_dc="none")).image, atol=1e-4)
+    both = solve_sr(op, y, net, options=UNetSROptions(shifts=3, tta=2)).image
+    torch.testing.assert_close(op.forward(both), y, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="shifts"):
+        UNetSROptions(shifts=5)

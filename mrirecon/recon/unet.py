@@ -242,6 +242,9 @@ class UNetSROptions(Options):
                         "with the low-resolution input) or none", choices=("replace", "none"))
     tta: int = opt(1, "test-time ensemble: the network on 1, 2, 4 or 8 flips / transposes of its input, undone and "
                       "averaged before the consistency projection (network evaluations x tta)", min=1, max=8)
+    shifts: int = opt(1, "test-time ensemble over the network's down-sampling grid: the input shifted by shifts "
+                         "offsets per axis spread over one pooling period (16 px), undone and averaged with the "
+                         "tta transforms (network evaluations x shifts^2)", min=1, max=4)
 
     def __post_init__(self):
         super().__post_init__()
@@ -266,6 +269,33 @@ def _undihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.transpose(-1, -2) if k & 4 else x
 
 
+def pooling_period(model) -> int:
+    config = model.config_dict() if hasattr(model, "config_dict") else {}
+    return 2 ** int(config.get("num_pool_layers", 4))
+
+
+def grid_offsets(model, n: int) -> list[int]:
+    """``n`` offsets spread over the network's pooling period (2^levels pixels): the phases of its
+    down-sampling grid that the shift ensemble averages over."""
+    return [k * pooling_period(model) // n for k in range(n)]
+
+
+def _shift(x: torch.Tensor, a: int, b: int, period: int) -> torch.Tensor:
+    """``x`` placed ``a`` / ``b`` pixels down / right in a frame whose size is a multiple of ``period``
+    (mirrored borders), so the network pads nothing more and its pooling grid sits exactly ``a`` / ``b``
+    pixels off the image's."""
+    h, w = x.shape[-2:]
+    ph, pw = (-(h + a)) % period, (-(w + b)) % period
+    if not (a or b or ph or pw):
+        return x
+    mode = "reflect" if max(a, ph) < h and max(b, pw) < w else "replicate"
+    return torch.nn.functional.pad(x, (b, pw, a, ph), mode=mode)
+
+
+def _unshift(x: torch.Tensor, a: int, b: int, shape) -> torch.Tensor:
+    return x[..., a:a + shape[-2], b:b + shape[-1]]
+
+
 def is_sr_network(model) -> bool:
     return (getattr(model, "meta", {}) or {}).get("task") == "sr"
 
@@ -282,7 +312,12 @@ def reconstruct_sr(physics, y: torch.Tensor, model, options: UNetSROptions | Non
     scale = up.abs().flatten(1).amax(1).clamp_min(1e-12)
     dev = next(model.parameters()).device
     u = (up / bshape(scale, up))[:, None].to(dev)
-    x = sum(_undihedral(model(_dihedral(u, k)), k) for k in range(o.tta)) / o.tta
+    if o.shifts == 1:
+        x = sum(_undihedral(model(_dihedral(u, k)), k) for k in range(o.tta)) / o.tta
+    else:
+        offsets, period = grid_offsets(model, o.shifts), pooling_period(model)
+        x = sum(_unshift(_undihedral(model(_dihedral(_shift(u, a, b, period), k)), k), a, b, u.shape)
+                for a in offsets for b in offsets for k in range(o.tta)) / (o.tta * len(offsets) ** 2)
     x = x[:, 0].to(yr.device) * bshape(scale, up)
     if o.final_dc == "replace":
         x = physics.consistency(x, yr)
@@ -297,4 +332,5 @@ def solve_sr(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetSR
     if prior is None or not is_sr_network(prior):
         raise ValueError("the sr unet method needs the SR U-Net (weights with meta task='sr', from `mrirecon train "
                          "srnet`): solve(op, y, prior=<SR U-Net>)")
-    return Result(image=reconstruct_sr(physics, y, prior, options), nfe=(options or UNetSROptions()).tta)
+    o = options or UNetSROptions()
+    return Result(image=reconstruct_sr(physics, y, prior, o), nfe=o.tta * o.shifts ** 2)
