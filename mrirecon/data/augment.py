@@ -114,6 +114,16 @@ def intensity_remap(u: torch.Tensor, generator: torch.Generator | None = None, *
     return out * gate + u * (1 - gate)
 
 
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (std ``sigma`` px, kernel radius ⌊3σ + 1⌋, zero borders) of an ``(H, W)`` image."""
+    r = int(3 * sigma + 1)
+    xs = torch.arange(-r, r + 1, dtype=torch.float32)
+    ker = torch.exp(-xs ** 2 / (2 * sigma ** 2))
+    ker = ker / ker.sum()
+    img = F.conv2d(img[None, None], ker[None, None, None, :], padding=(0, r))
+    return F.conv2d(img, ker[None, None, :, None], padding=(r, 0))[0, 0]
+
+
 def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, *, classes: tuple[int, int] = (4, 8),
                      air: float = 0.04) -> torch.Tensor:
     """SynthSeg-style contrast synthesis on a ``[0, 1]`` T1-like magnitude image.
@@ -133,13 +143,7 @@ def tissue_synthesis(u: torch.Tensor, generator: torch.Generator | None = None, 
     labels = torch.bucketize(u, cuts)
     levels = 0.1 + 0.9 * torch.rand(k, generator=generator)
     img = levels[labels] * (u > air).float()
-    sigma = 0.3 + float(torch.rand(1, generator=generator)) * 1.2
-    r = int(3 * sigma + 1)
-    xs = torch.arange(-r, r + 1, dtype=torch.float32)
-    ker = torch.exp(-xs ** 2 / (2 * sigma ** 2))
-    ker = ker / ker.sum()
-    img = F.conv2d(img[None, None], ker[None, None, None, :], padding=(0, r))
-    img = F.conv2d(img, ker[None, None, :, None], padding=(r, 0))[0, 0]
+    img = gaussian_blur(img, 0.3 + float(torch.rand(1, generator=generator)) * 1.2)
     texture = float(torch.rand(1, generator=generator)) * 0.3
     return (1 - texture) * img + texture * u * img.mean() / u[u > air].mean().clamp_min(1e-6)
 
@@ -161,12 +165,7 @@ def tissue_map_synthesis(u: torch.Tensor, tissue: torch.Tensor, generator: torch
     img = (tissue * levels[:, None, None]).sum(0)  # the maps sum to one in the object, fall to zero in air
     sigma = float(torch.rand(1, generator=generator)) * 0.8
     if sigma > 0.05:
-        r = int(3 * sigma + 1)
-        xs = torch.arange(-r, r + 1, dtype=torch.float32)
-        ker = torch.exp(-xs ** 2 / (2 * sigma ** 2))
-        ker = ker / ker.sum()
-        img = F.conv2d(img[None, None], ker[None, None, None, :], padding=(0, r))
-        img = F.conv2d(img, ker[None, None, :, None], padding=(r, 0))[0, 0] * tissue.sum(0).clamp(0, 1)  # not into air
+        img = gaussian_blur(img, sigma) * tissue.sum(0).clamp(0, 1)  # not into air
     texture = float(torch.rand(1, generator=generator)) * 0.3
     fg = u > air
     if not fg.any():

@@ -21,21 +21,17 @@ from mrirecon.data.augment import CONTRAST_PROBS
 from mrirecon.models.io import load_model, save_model
 
 
-def robust_data(probs=CONTRAST_PROBS, elastic: float | None = None, tissue_maps: bool = True) -> str:
+def robust_data(probs, elastic: float, tissue_maps: bool) -> str:
     """The robust recipe's training distribution, with its contrast shares ``probs``, the largest std of
-    its nonlinear deformation ``elastic`` (None: the recipe's default; 0: none) and whether the
-    synthesis used the tissue maps."""
-    from mrirecon.data.robust import RobustRecipe
-
+    its nonlinear deformation ``elastic`` (0: none) and whether the synthesis used the tissue maps."""
     synth, nonmono, mono = (100 * float(p) for p in probs)
-    e = RobustRecipe().elastic if elastic is None else float(elastic)
-    elastic = f", a smooth nonlinear deformation of std up to {e:g} half fields of view" if e > 0 else ""
+    deform = f", a smooth nonlinear deformation of std up to {elastic:g} half fields of view" if elastic > 0 else ""
     classes = ("on the 377 MNI 2009a slices the template's grey / white\n  matter / CSF probability maps mixed "
                "linearly, elsewhere 4–8 intensity classes with a Gaussian blur" if tissue_maps else
                "4–8 intensity classes with a Gaussian blur")
     return f"""`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
-  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15{elastic}); contrast — {synth:.0f} %
+  seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15{deform}); contrast — {synth:.0f} %
   tissue-class synthesis (one random intensity per class: {classes}; a little original
   texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged — and a
   bias field on half the items; random smooth phase"""
