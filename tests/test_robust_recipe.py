@@ -84,6 +84,32 @@ def test_some_remaps_invert_contrast():
     assert min(corr) < -0.3 and max(corr) > 0.3
 
 
+def test_object_mask_gives_a_hard_edge_and_keeps_other_draws():
+    from mrirecon.data.augment import object_mask
+
+    n = 64
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
+    ref = (1 - torch.sqrt(yy ** 2 + xx ** 2)).clamp(0, 1)  # a smooth cone: no edge of its own
+    bright = 0.5 + 0.5 * ref  # a contrast that is bright right up to the air
+    m = object_mask(bright, ref, torch.Generator().manual_seed(0))
+    inside, outside = m > 0, m == 0
+    assert inside.any() and outside.any()
+    t = ref[inside].min()
+    assert (ref[outside] < t).all()  # a threshold on the reference ...
+    assert m[inside].min() >= 0.5  # ... that leaves a step from 0 to at least half the peak
+    assert torch.equal(m[inside], bright[inside])
+    u = _blob()
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    assert torch.equal(augment_contrast(u, g1), augment_contrast(u, g2, mask_prob=0.0))  # no draw at 0
+    masked = [augment_contrast(u, torch.Generator().manual_seed(s), mask_prob=1.0) for s in range(8)]
+    assert all(torch.isfinite(x).all() and x.max() == pytest.approx(1.0) for x in masked)
+    assert all((x[u < 0.03 * u.max()] == 0).all() for x in masked)
+    with pytest.raises(ValueError, match="mask_prob"):
+        from mrirecon.train.objectives import SRNetTrainConfig
+
+        SRNetTrainConfig(mask_prob=1.5)
+
+
 def test_noise_sigma():
     mag = _blob()
     assert noise_sigma(mag, None) == 0.0
@@ -243,3 +269,5 @@ def test_model_cards_describe_the_recipe_the_run_used():
     new = run_robust_data({"recipe": "robust", "elastic": 0.04, "tissue_maps": True})
     assert "nonlinear deformation" not in old and "probability maps" not in old
     assert "nonlinear deformation of std up to 0.04" in new and "probability maps mixed linearly" in new
+    assert "masked hard" not in new
+    assert "25 % of the items masked hard" in run_robust_data({"recipe": "robust", "mask_prob": 0.25})

@@ -181,11 +181,16 @@ CONTRAST_PROBS = (0.25, 0.3, 0.3)
 def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, *,
                      remap_prob: float = CONTRAST_PROBS[2], nonmonotone_prob: float = CONTRAST_PROBS[1],
                      synth_prob: float = CONTRAST_PROBS[0], bias_prob: float = 0.5,
-                     bias_strength: float = 0.3, tissue: torch.Tensor | None = None) -> torch.Tensor:
+                     bias_strength: float = 0.3, tissue: torch.Tensor | None = None,
+                     mask_prob: float = 0.0) -> torch.Tensor:
     """The contrast part of the robust recipe on one ``[0, 1]`` magnitude image ``(H, W)``: one of
     tissue-class synthesis / non-monotone remap / monotone remap / unchanged, then a bias field;
     the peak is renormalised to 1. With ``tissue`` (the slice's probability maps, ``(C, H, W)``) the
-    synthesis mixes the classes by their maps (``tissue_map_synthesis``), else it classes by intensity."""
+    synthesis mixes the classes by their maps (``tissue_map_synthesis``), else it classes by intensity.
+    ``mask_prob``: the share of items that are then masked hard (``object_mask``: skull-stripped or
+    background-masked images, whose object edge is a step); with 0 no draw is made, so the stream
+    of every other draw is the one without this option."""
+    u0 = u
     r = float(torch.rand(1, generator=generator))
     if r < synth_prob:
         u = tissue_synthesis(u, generator) if tissue is None else tissue_map_synthesis(u, tissue, generator)
@@ -193,6 +198,19 @@ def augment_contrast(u: torch.Tensor, generator: torch.Generator | None = None, 
         u = intensity_remap(u, generator, monotone=False)
     elif r < synth_prob + nonmonotone_prob + remap_prob:
         u = intensity_remap(u, generator, monotone=True)
+    if mask_prob > 0 and float(torch.rand(1, generator=generator)) < mask_prob:
+        u = object_mask(u, u0, generator)
     if float(torch.rand(1, generator=generator)) < bias_prob:
         u = u * bias_field(tuple(u.shape[-2:]), generator, strength=bias_strength)
     return u.clamp_min(0) / u.amax().clamp_min(1e-6)
+
+
+def object_mask(u: torch.Tensor, ref: torch.Tensor, generator: torch.Generator | None = None,
+                threshold: tuple[float, float] = (0.03, 0.15)) -> torch.Tensor:
+    """``u`` set to zero wherever the T1-like ``ref`` (peak 1) is below a random threshold (uniform in
+    ``threshold``, fractions of the peak): the hard, one-pixel object edge of skull-stripped or
+    background-masked images (processing pipelines, some scanners' outputs), which a smooth remap's
+    air transition never produces."""
+    lo, hi = threshold
+    t = lo + float(torch.rand(1, generator=generator)) * (hi - lo)
+    return u * (ref >= t * ref.amax().clamp_min(1e-6)).to(u.dtype)

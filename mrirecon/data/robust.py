@@ -5,7 +5,7 @@ independent of how many processes share a step):
 
 * contrast (``data.augment.augment_contrast``): tissue-class synthesis (from the slice's tissue
   probability maps where its source ships them, else from intensity classes), monotone and
-  non-monotone intensity remaps, bias fields;
+  non-monotone intensity remaps, optionally a hard object mask (skull-stripped images), bias fields;
 * geometry: flips, 90° rotations, a small rotation / zoom and a smooth nonlinear deformation
   (SynthSeg-style, for anatomy beyond the three template brains);
 * coils: single-coil, or 2–16 coils from two sensitivity models — birdcage (``sigpy``) with a random
@@ -53,6 +53,9 @@ class RobustRecipe:
     elastic: float = 0.04
     #: (tissue-class synthesis, non-monotone remap, monotone remap) probabilities; the rest unchanged
     contrast_probs: tuple[float, float, float] = CONTRAST_PROBS
+    #: share of items masked hard after the contrast draw (``data.augment.object_mask``: skull-stripped /
+    #: background-masked images); 0 makes no draw
+    mask_prob: float = 0.0
 
     def image(self, mag: torch.Tensor, g: torch.Generator, tissue: torch.Tensor | None = None) -> torch.Tensor:
         """``(H, W)`` magnitude → augmented magnitude with peak 1 (geometry, then contrast). ``tissue``:
@@ -69,7 +72,8 @@ class RobustRecipe:
         if not self.contrast:
             return x
         synth, nonmono, mono = self.contrast_probs
-        return augment_contrast(x, g, synth_prob=synth, nonmonotone_prob=nonmono, remap_prob=mono, tissue=maps)
+        return augment_contrast(x, g, synth_prob=synth, nonmonotone_prob=nonmono, remap_prob=mono, tissue=maps,
+                                mask_prob=self.mask_prob)
 
     def snr(self, g: torch.Generator) -> float | None:
         """The item's SNR in dB, or None for noiseless."""

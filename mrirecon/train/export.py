@@ -21,10 +21,13 @@ from mrirecon.data.augment import CONTRAST_PROBS
 from mrirecon.models.io import load_model, save_model
 
 
-def robust_data(probs, elastic: float, tissue_maps: bool) -> str:
+def robust_data(probs, elastic: float, tissue_maps: bool, mask_prob: float = 0.0) -> str:
     """The robust recipe's training distribution, with its contrast shares ``probs``, the largest std of
-    its nonlinear deformation ``elastic`` (0: none) and whether the synthesis used the tissue maps."""
+    its nonlinear deformation ``elastic`` (0: none), whether the synthesis used the tissue maps and the
+    share of hard-masked items ``mask_prob``."""
     synth, nonmono, mono = (100 * float(p) for p in probs)
+    masked = (f"; then {100 * mask_prob:.0f} % of the items masked hard below a random 3–15 % of the T1 peak "
+              "(skull-stripped / background-masked images)" if mask_prob > 0 else "")
     deform = f", a smooth nonlinear deformation of std up to {elastic:g} half fields of view" if elastic > 0 else ""
     classes = ("on the 377 MNI 2009a slices the template's grey / white\n  matter / CSF probability maps mixed "
                "linearly, elsewhere 4–8 intensity classes with a Gaussian blur" if tissue_maps else
@@ -33,7 +36,7 @@ def robust_data(probs, elastic: float, tissue_maps: bool) -> str:
   at 128², three orientations) through the robust recipe (`mrirecon.data.robust`, `--recipe robust`), every draw
   seeded per item: geometry (flips, 90° rotations, ±10° rotation, zoom 0.85–1.15{deform}); contrast — {synth:.0f} %
   tissue-class synthesis (one random intensity per class: {classes}; a little original
-  texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged — and a
+  texture), {nonmono:.0f} % non-monotone and {mono:.0f} % monotone random intensity remaps, the rest unchanged{masked} — and a
   bias field on half the items; random smooth phase"""
 
 
@@ -43,7 +46,7 @@ def run_robust_data(cfg: dict) -> str:
     """``robust_data`` of a run's recorded config: a run recorded before the nonlinear deformation and
     the tissue maps existed (no ``elastic`` / ``tissue_maps`` key) had neither."""
     return robust_data(cfg.get("contrast_probs") or CONTRAST_PROBS, float(cfg.get("elastic") or 0.0),
-                       bool(cfg.get("tissue_maps", False)))
+                       bool(cfg.get("tissue_maps", False)), float(cfg.get("mask_prob") or 0.0))
 BASIC_DATA = """`mrirecon data prepare` training split (MNI ICBM152 2009a, FSL MNI152, pydeface mean head; 1,479 slices
   at 128², three orientations); random smooth phase, flips/rotation/zoom"""
 

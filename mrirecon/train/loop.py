@@ -67,6 +67,8 @@ class TrainConfig:
                                  "view (0: affine only)")
     tissue_maps: bool = field(True, "robust recipe: tissue-class synthesis from the prepared slices' tissue "
                                     "probability maps where they have them (false: intensity classes only)")
+    mask_prob: float = field(0.0, "robust recipe: share of items masked hard after the contrast draw (skull-stripped / "
+                                  "background-masked images: a one-pixel object edge)")
 
     def __post_init__(self):
         if self.amp not in ("none", "bf16", "fp16"):
@@ -77,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         if not 0.0 <= self.elastic <= 0.2:
             raise ValueError(f"elastic must be in [0, 0.2], got {self.elastic}")
+        if not 0.0 <= self.mask_prob <= 1.0:
+            raise ValueError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
         for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")

@@ -182,7 +182,8 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
 
             probs = getattr(cfg, "contrast_probs", None)
             recipe = RobustRecipe(contrast_probs=tuple(probs) if probs else RobustRecipe.contrast_probs,
-                                  elastic=float(getattr(cfg, "elastic", RobustRecipe.elastic)))
+                                  elastic=float(getattr(cfg, "elastic", RobustRecipe.elastic)),
+                                  mask_prob=float(getattr(cfg, "mask_prob", 0.0)))
             if getattr(cfg, "tissue_maps", True):
                 tissue = load_tissue_split(data, "train", cfg.size)
                 n_maps = sum(t is not None for t in tissue)
