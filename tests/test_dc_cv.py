@@ -177,3 +177,54 @@ def test_cv_with_a_2d_poisson_mask_multicoil():
     r = unet_solver.solve(op, y, _Fixed(0.8 * x, scale))
     assert torch.isfinite(torch.view_as_real(r.image)).all() and len(r.info["dc_mu"]) == 2
     assert float((r.image - x).norm()) < float((0.8 * x - x).norm())  # clean data: consistency helps
+
+
+def test_sense_input_weight_follows_noise_beyond_the_training_range():
+    """With ``sigma_ref`` in the input spec, the CG-SENSE input's Tikhonov weight is the trained one for
+    data inside the training noise range (bit-identical input) and grows with σ_n² beyond it."""
+    from mrirecon.models.unet import sense_input_mu
+
+    spec = {"mode": "sense", "mu": 0.01, "iters": 5}
+    ref = {**spec, "sigma_ref": 0.02}
+    assert sense_input_mu(spec, torch.tensor([0.1])) == 0.01
+    assert torch.allclose(sense_input_mu(ref, torch.tensor([0.01, 0.02, 0.06])), torch.tensor([0.01, 0.01, 0.09]))
+    op, x, y = _problem(noise=1e-3)
+    op.with_noise(op.estimate_noise(y))
+    a, sa = prepare_input(op, y, spec)
+    b, sb = prepare_input(op, y, ref)
+    assert torch.equal(a, b) and torch.equal(sa, sb)  # low noise: as trained
+    op2, x, y2 = _problem(noise=0.2)
+    op2.with_noise(op2.estimate_noise(y2))
+    a, sa = prepare_input(op2, y2, spec)
+    b, sb = prepare_input(op2, y2, ref)
+    sig = op2.noise_sigma / sa
+    assert (sig > 0.02).all()
+    mu = 0.01 * (sig / 0.02) ** 2
+    want = op2.cg_solve(y2, torch.zeros_like(op2.adjoint(y2)), mu, 5)
+    assert torch.allclose(b * sb[:, None, None], want, atol=1e-5)
+    # the stronger weight keeps less noise: the input is closer to the truth's shape
+    err = lambda z, s: float((z * s[:, None, None] - x).norm() / x.norm())  # noqa: E731
+    assert err(b, sb) < err(a, sa)
+    # the solver follows the spec by default; input_mu="trained" restores the trained weight
+    net = _Fixed(x, sa)
+    net.meta = {"input": ref}
+    assert unet_solver.input_spec(net, UNetOptions()) == ref
+    assert unet_solver.input_spec(net, UNetOptions(input_mu="trained")) == spec
+    assert torch.equal(unet_solver.network_estimate(op2, y2, net, UNetOptions(input_mu="trained"))[1], sa)
+    assert torch.equal(unet_solver.network_estimate(op2, y2, net)[1], sb)
+
+
+def test_training_records_the_input_noise_reference():
+    """``sigma_ref`` comes from the training distribution itself: the 95th percentile of its
+    multi-coil inputs' σ_n, seeded, and larger for a noisier distribution."""
+    from mrirecon.data.masks import RandomMaskFunc as RMF
+    from mrirecon.train.datasets import UNetSliceDataset
+
+    imgs = torch.stack([_phantom(1, s)[0].abs() for s in range(4)]).numpy()
+    spec = {"mode": "sense", "mu": 0.01, "iters": 5}
+    ds = UNetSliceDataset(imgs, RMF([0.15], [4]), input_spec=spec, multicoil_prob=1.0, snr_db=(30.0, 30.0))
+    r1 = ds.input_noise_reference(n=12)
+    assert r1 == ds.input_noise_reference(n=12) and 0 < r1 < 0.2
+    noisy = UNetSliceDataset(imgs, RMF([0.15], [4]), input_spec=spec, multicoil_prob=1.0, snr_db=(15.0, 15.0))
+    assert noisy.input_noise_reference(n=12) > 2 * r1
+    assert UNetSliceDataset(imgs, RMF([0.15], [4]), input_spec=None).input_noise_reference(n=4) is None

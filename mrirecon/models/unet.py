@@ -114,14 +114,11 @@ def noise_condition(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tens
     """``(batch,)`` conditioning value of the noise level: the operator's ``noise_sigma`` (a noise scan
     or the engine's estimate) or else the estimate from ``y`` — what inference can know, never the
     simulation's true σ — relative to the input's peak ``scale``, on a log scale."""
-    s = getattr(physics, "noise_sigma", None)
-    if s is None:
-        s = physics.estimate_noise(y)
+    s = _noise_of(physics, y)
     if s is None:
         raise ValueError("a noise-conditioned U-Net needs the noise level, which this operator neither has nor can "
                          "estimate: set it with physics.with_noise(sigma)")
-    s = torch.as_tensor(s, dtype=torch.float32).reshape(-1).to(scale.device)
-    s = s.expand(scale.shape[0]) if s.numel() == 1 else s
+    s = s.to(scale.device)
     rel = (s / scale.float()).clamp_min(NOISE_COND_FLOOR)
     return (rel.log10() + NOISE_COND_OFFSET) / NOISE_COND_SPAN
 
@@ -138,18 +135,74 @@ def network_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Te
     return ch, scale
 
 
+def _noise_of(physics, y: torch.Tensor) -> torch.Tensor | None:
+    """``(batch,)`` k-space noise σ: the operator's ``noise_sigma`` (a noise scan or the engine's
+    estimate) or else the estimate from ``y`` — what inference can know; None without either."""
+    s = getattr(physics, "noise_sigma", None)
+    if s is None:
+        s = physics.estimate_noise(y)
+    if s is None:
+        return None
+    s = torch.as_tensor(s, dtype=torch.float32).reshape(-1)
+    return s.expand(y.shape[0]) if s.numel() == 1 else s
+
+
+def sense_input_mu(spec: dict, sigma_n: torch.Tensor | None) -> torch.Tensor | float:
+    """The CG-SENSE input's Tikhonov weight: ``spec["mu"]``, raised for data noisier than the network's
+    training inputs when ``spec`` has ``sigma_ref`` — μ = mu · max(1, (σ_n / sigma_ref)²) per item,
+    σ_n the k-space noise over the peak of the ``mu`` image.
+
+    A Tikhonov (Wiener) weight grows with the noise variance. ``sigma_ref`` is the upper end (95th
+    percentile) of σ_n over the network's multi-coil training inputs (``input_noise_reference``).
+    Inside that range the input is exactly what training made. Beyond it the weight grows with σ_n², so
+    the input's noise stays near what the network learnt to remove, instead of g-factor-amplified noise
+    it has never seen. The weight is never lowered below ``mu``."""
+    mu = float(spec.get("mu", 0.01))
+    ref = spec.get("sigma_ref")
+    if not ref or sigma_n is None:
+        return mu
+    return mu * (sigma_n.float() / float(ref)).pow(2).clamp_min(1.0)
+
+
 def prepare_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The U-Net's input for measurement ``y`` — the ONE function training and inference share.
 
     ``spec`` is the network's ``meta["input"]``: ``{"mode": "sense", "mu": μ, "iters": n}`` makes
     the input of multi-coil data the CG-SENSE image argmin ‖Ax − y‖² + μ‖x‖² (parallel imaging
-    unfolds the aliasing first); otherwise (and for single-coil data) it is ``physics.init(y)``.
+    unfolds the aliasing first); with ``"sigma_ref"`` as well, μ follows the noise above that level
+    (``sense_input_mu``); otherwise (and for single-coil data) the input is ``physics.init(y)``.
     Returns ``(x_in / scale, scale)`` with ``scale`` ``(batch,)`` the peak magnitude of ``x_in``.
     """
     if spec and spec.get("mode") == "sense" and physics.num_coils > 1:
         x0 = torch.zeros_like(physics.adjoint(y))
-        xin = physics.cg_solve(y, x0, float(spec.get("mu", 0.01)), int(spec.get("iters", 10)))
+        iters = int(spec.get("iters", 10))
+        xin = physics.cg_solve(y, x0, float(spec.get("mu", 0.01)), iters)
+        if spec.get("sigma_ref"):
+            s = _noise_of(physics, y)
+            if s is not None:
+                peak = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
+                mu = sense_input_mu(spec, s.to(peak.device) / peak)
+                if bool((mu > float(spec.get("mu", 0.01))).any()):
+                    xin = physics.cg_solve(y, x0, mu, iters)
     else:
         xin = physics.init(y)
     scale = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
     return xin / scale.reshape(-1, *([1] * (xin.dim() - 1))), scale
+
+
+def input_noise_reference(items, q: float = 95.0) -> float:
+    """``sigma_ref`` of ``sense_input_mu`` for a training distribution: the ``q``-th percentile of
+    σ_n (k-space noise over the peak of the CG-SENSE input) over ``items``, an iterable of
+    ``(physics, y, spec)`` multi-coil training measurements (``spec`` without ``sigma_ref``)."""
+    import numpy as np
+
+    vals = []
+    for physics, y, spec in items:
+        s = _noise_of(physics, y)
+        if s is None or physics.num_coils == 1:
+            continue
+        _, scale = prepare_input(physics, y, {k: v for k, v in (spec or {}).items() if k != "sigma_ref"})
+        vals.extend((s / scale).tolist())
+    if not vals:
+        raise ValueError("input_noise_reference: no multi-coil item with a noise level")
+    return float(np.percentile(np.asarray(vals), q))

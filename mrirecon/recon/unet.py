@@ -58,15 +58,28 @@ class UNetOptions(Options):
     cv_folds: int = opt(5, "dc_mu=cv: hold-out sets (each costs one network evaluation)", min=1)
     cv_fraction: float = opt(0.08, "dc_mu=cv: fraction of the sampled lines outside the calibration region held out "
                              "per set", min=0.0, max=0.5, min_open=True)
+    input_mu: str = opt("auto", "multi-coil CG-SENSE input's Tikhonov weight: auto (the trained weight, raised with the "
+                        "noise above the network's training range when its weights record sigma_ref; "
+                        "models.unet.sense_input_mu) or trained (the trained weight always)",
+                        choices=("auto", "trained"))
+
+
+def input_spec(model, o: "UNetOptions | None" = None) -> dict | None:
+    """The network's input spec (``meta["input"]``) as ``o.input_mu`` asks: ``trained`` drops the
+    noise-following weight."""
+    spec = getattr(model, "meta", {}).get("input")
+    if spec and o is not None and o.input_mu == "trained" and "sigma_ref" in spec:
+        spec = {k: v for k, v in spec.items() if k != "sigma_ref"}
+    return spec
 
 
 @torch.no_grad()
-def network_estimate(physics, y: torch.Tensor, model) -> tuple[torch.Tensor, torch.Tensor]:
+def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The U-Net's raw complex estimate ``(batch, H, W)`` at ``y``'s scale (no data consistency) and
     the input's scale ``(batch,)``."""
     from mrirecon.models.io import warn_if_far_from_training_size
 
-    inp, scale = network_input(physics, y, getattr(model, "meta", {}).get("input"))
+    inp, scale = network_input(physics, y, input_spec(model, o))
     warn_if_far_from_training_size(model, inp.shape)
     dev = next(model.parameters()).device
     x = channels_to_complex(model(inp.to(dev))).to(y.device)
@@ -124,7 +137,7 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
         held = torch.stack([splits[i][f][1] for i in items]).to(y.device)
         op_keep, op_held = sub.with_mask(keep), sub.with_mask(held)
         y_keep, y_held = _masked(ysub, keep), _masked(ysub, held)
-        u, _ = network_estimate(op_keep, y_keep, model)
+        u, _ = network_estimate(op_keep, y_keep, model, o)
         xs = list(op_keep.cg_solve_shifts(y_keep, u, finite, o.dc_iters)) + [u] * (len(CV_MUS) - len(finite))
         for j, x in enumerate(xs):  # CV_MUS lists the finite weights first, then ∞
             errs[f, items, j] = (op_held.forward(x) - y_held).abs().pow(2).flatten(1).sum(1).cpu()
@@ -159,7 +172,7 @@ def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" =
     noise level or ε₀: ``(mu_low, None)``."""
     o = o or UNetOptions()
     if scale is None:
-        _, scale = prepare_input(physics, y, getattr(model, "meta", {}).get("input"))
+        _, scale = prepare_input(physics, y, input_spec(model, o))
     mu_low, mu_best = cv_dc_mu(physics, y, model, o)
     mu_noise = _noise_rule_mu(physics, y, model, scale)
     if mu_noise is None:
@@ -195,7 +208,7 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
     given, receives the data-consistency weights used (and ``cv_folds``, the extra network
     evaluations, when they were validated)."""
     o = options or UNetOptions()
-    x, scale = network_estimate(physics, y, model)
+    x, scale = network_estimate(physics, y, model, o)
     final_dc = o.final_dc
     if final_dc == "auto":
         final_dc = "cg" if physics.num_coils > 1 else "none"

@@ -111,6 +111,27 @@ class UNetSliceDataset(torch.utils.data.Dataset):
 
     def item(self, i: int, seed: tuple):
         """Pair for image ``i`` with all randomness (augmentation, coils, noise, mask) from ``seed``."""
+        return self._pair(*self.measurement(i, seed))
+
+    def input_noise_reference(self, n: int = 400, seed: int = 7) -> float | None:
+        """``sigma_ref`` of this training distribution (``models.unet.input_noise_reference``: the 95th
+        percentile of the multi-coil inputs' σ_n) over ``n`` seeded draws; None for other inputs or
+        without multi-coil items."""
+        from mrirecon.models.unet import input_noise_reference
+
+        spec = self.input_spec or {}
+        if spec.get("mode") != "sense" or n < 1:
+            return None
+        rng = np.random.default_rng(seed)
+        items = []
+        for j in range(n):
+            op, y, _ = self.measurement(int(rng.integers(len(self.images))), (seed, j))
+            if op.num_coils > 1:
+                items.append((op, y[None], spec))
+        return round(input_noise_reference(items), 5) if items else None
+
+    def measurement(self, i: int, seed: tuple):
+        """``(operator, undersampled k-space (coils, H, W) or (H, W), target)`` of ``item``."""
         g = torch.Generator().manual_seed(int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
         if self.recipe is not None and not self.fixed:
             return self._robust_item(i, seed, g)
@@ -137,7 +158,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             op = SingleCoilMRI(mask[0])
             target = x
         k = _add_noise(k, sigma, g)
-        return self._pair(op, k * mask, target)
+        return op, k * mask, target
 
     def _pair(self, op, y: torch.Tensor, target: torch.Tensor):
         """(network input through ``network_input``, target), both at the input's scale."""
@@ -173,7 +194,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
                     pass
             op = MultiCoilMRI(mask, maps[None])
             target = x * (raw.abs() ** 2).sum(0).sqrt()
-        return self._pair(op, k * mask, target)
+        return op, k * mask, target
 
 
 class SRPairs:

@@ -107,7 +107,9 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
 - Architecture: fastMRI-style U-Net, config {json.dumps(net.config_dict())}, {sum(p.numel() for p in net.parameters()):,} parameters.
 - Input / output: complex image as 2 channels (real, imag), normalised by the input's peak. Input: the
   zero-filled image for single-coil data; for multi-coil data {json.dumps(meta.get("input", {"mode": "adjoint"}))}
-  ("sense": CG-SENSE argmin |Ax-y|^2 + mu|x|^2, iters CG steps, so parallel imaging unfolds the aliasing first).
+  ("sense": CG-SENSE argmin |Ax-y|^2 + mu|x|^2, iters CG steps, so parallel imaging unfolds the aliasing first;
+  sigma_ref: the 95th percentile of the training inputs' sigma_n, above which inference raises mu with sigma_n^2,
+  models.unet.sense_input_mu).
 - Training history: {json.dumps(state.get("switches", []))} (switches of input mode or training recipe: trained on
   A^H y inputs until step 1550, then fine-tuned on the CG-SENSE inputs, and from the recipe switch on the robust
   distribution; the best checkpoint is chosen after the last switch).

@@ -192,6 +192,10 @@ class UNetObjective(Objective):
         c = self.cfg
         train_mf = RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
         self.train_src, val_src = open_sources(c, train_mf, None, self.input_spec(), log=say)
+        # the upper end of the training inputs' noise (models.unet.sense_input_mu): recorded with the weights,
+        # so that inference raises the CG-SENSE weight only for data noisier than what training showed
+        pairs = getattr(self.train_src, "pairs", None)
+        self.sigma_ref = pairs.input_noise_reference() if hasattr(pairs, "input_noise_reference") else None
         self.val = {}
         n = len(val_src)
         vidx = np.unique(np.linspace(0, n - 1, min(c.val_slices, n)).astype(int))
@@ -206,7 +210,7 @@ class UNetObjective(Objective):
             from mrirecon.data.robust import RobustRecipe
 
             pairs, rc = val_src.pairs, RobustRecipe()
-            self.val["mix"] = [(*pairs._robust_item(int(i), (999, int(i)), item_generator(999, int(i)), rc), True)
+            self.val["mix"] = [(*pairs._pair(*pairs._robust_item(int(i), (999, int(i)), item_generator(999, int(i)), rc)), True)
                                for i in vidx]
 
     def batch(self, step, rank=0, world=1):
@@ -266,7 +270,10 @@ class UNetObjective(Objective):
 
     def meta(self, state):
         c = self.cfg
-        return {**super().meta(state), "input": self.input_spec(), "train_size": c.size,
+        spec = self.input_spec()
+        if getattr(self, "sigma_ref", None):
+            spec["sigma_ref"] = self.sigma_ref
+        return {**super().meta(state), "input": spec, "train_size": c.size,
                 "data": "prepared packaged T1 volumes (train split), val: Colin27",
                 "recipe": c.recipe,
                 "masks": (f"fastMRI random R={list(c.accelerations)} cf={list(c.center_fractions)}" if c.recipe == "basic"
