@@ -212,6 +212,10 @@ def test_sense_input_weight_follows_noise_beyond_the_training_range():
     assert unet_solver.input_spec(net, UNetOptions(input_mu="trained")) == spec
     assert torch.equal(unet_solver.network_estimate(op2, y2, net, UNetOptions(input_mu="trained"))[1], sa)
     assert torch.equal(unet_solver.network_estimate(op2, y2, net)[1], sb)
+    r = unet_solver.solve(op2, y2, net, options=UNetOptions(dc_mu="auto"))
+    assert torch.allclose(torch.tensor(r.info["input_mu"]), mu.float(), rtol=1e-5)  # recorded per slice
+    r = unet_solver.solve(op2, y2, net, options=UNetOptions(dc_mu="auto", input_mu="trained"))
+    assert r.info["input_mu"] == [0.01, 0.01]
 
 
 def test_training_records_the_input_noise_reference():

@@ -123,11 +123,11 @@ def noise_condition(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tens
     return (rel.log10() + NOISE_COND_OFFSET) / NOISE_COND_SPAN
 
 
-def network_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+def network_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The U-Net's input channels ``(batch, 2 [+ 1], H, W)`` and the scale ``(batch,)``: the image of
     ``prepare_input`` as (real, imaginary) channels, and with ``spec["noise_cond"]`` a constant map of
     ``noise_condition``. Training and inference both call this."""
-    xin, scale = prepare_input(physics, y, spec)
+    xin, scale = prepare_input(physics, y, spec, info)
     ch = complex_to_channels(xin)
     if spec and spec.get("noise_cond"):
         c = noise_condition(physics, y, scale).to(ch.dtype)
@@ -164,26 +164,31 @@ def sense_input_mu(spec: dict, sigma_n: torch.Tensor | None) -> torch.Tensor | f
     return mu * (sigma_n.float() / float(ref)).pow(2).clamp_min(1.0)
 
 
-def prepare_input(physics, y: torch.Tensor, spec: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The U-Net's input for measurement ``y`` — the ONE function training and inference share.
 
     ``spec`` is the network's ``meta["input"]``: ``{"mode": "sense", "mu": μ, "iters": n}`` makes
     the input of multi-coil data the CG-SENSE image argmin ‖Ax − y‖² + μ‖x‖² (parallel imaging
     unfolds the aliasing first); with ``"sigma_ref"`` as well, μ follows the noise above that level
     (``sense_input_mu``); otherwise (and for single-coil data) the input is ``physics.init(y)``.
-    Returns ``(x_in / scale, scale)`` with ``scale`` ``(batch,)`` the peak magnitude of ``x_in``.
+    Returns ``(x_in / scale, scale)`` with ``scale`` ``(batch,)`` the peak magnitude of ``x_in``;
+    ``info`` (a dict), when given, receives the CG-SENSE weight per item (``input_mu``).
     """
     if spec and spec.get("mode") == "sense" and physics.num_coils > 1:
         x0 = torch.zeros_like(physics.adjoint(y))
         iters = int(spec.get("iters", 10))
-        xin = physics.cg_solve(y, x0, float(spec.get("mu", 0.01)), iters)
+        mu = torch.full((y.shape[0],), float(spec.get("mu", 0.01)), dtype=torch.float64)
+        xin = physics.cg_solve(y, x0, float(mu[0]), iters)
         if spec.get("sigma_ref"):
             s = _noise_of(physics, y)
             if s is not None:
                 peak = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
-                mu = sense_input_mu(spec, s.to(peak.device) / peak)
-                if bool((mu > float(spec.get("mu", 0.01))).any()):
-                    xin = physics.cg_solve(y, x0, mu, iters)
+                raised = sense_input_mu(spec, s.to(peak.device) / peak)
+                if bool((raised > mu.to(raised)).any()):
+                    mu = raised.cpu()
+                    xin = physics.cg_solve(y, x0, raised, iters)
+        if info is not None:
+            info["input_mu"] = [float(v) for v in mu]
     else:
         xin = physics.init(y)
     scale = xin.abs().flatten(1).amax(1).clamp_min(1e-12)

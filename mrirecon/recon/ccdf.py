@@ -109,7 +109,7 @@ def _solve(physics, y, prior, init, o, generator, callback):
 
         if not is_sr_network(init):
             # the U-Net start (initial_estimate's estimate for a U-Net) and its input scale, shared with the check
-            x_init, scale = network_estimate(physics, y, init)
+            x_init, scale = network_estimate(physics, y, init, info=info)
             physics = validated_noise(physics, y, init, scale=scale)
             if physics.noise_sigma is not None:
                 info["noise_sigma_validated"] = [float(v) for v in physics.noise_sigma.reshape(-1).expand(y.shape[0])]

@@ -74,12 +74,13 @@ def input_spec(model, o: "UNetOptions | None" = None) -> dict | None:
 
 
 @torch.no_grad()
-def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None,
+                     info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The U-Net's raw complex estimate ``(batch, H, W)`` at ``y``'s scale (no data consistency) and
-    the input's scale ``(batch,)``."""
+    the input's scale ``(batch,)``; ``info`` receives the multi-coil input's weight (``input_mu``)."""
     from mrirecon.models.io import warn_if_far_from_training_size
 
-    inp, scale = network_input(physics, y, input_spec(model, o))
+    inp, scale = network_input(physics, y, input_spec(model, o), info)
     warn_if_far_from_training_size(model, inp.shape)
     dev = next(model.parameters()).device
     x = channels_to_complex(model(inp.to(dev))).to(y.device)
@@ -208,7 +209,7 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
     given, receives the data-consistency weights used (and ``cv_folds``, the extra network
     evaluations, when they were validated)."""
     o = options or UNetOptions()
-    x, scale = network_estimate(physics, y, model, o)
+    x, scale = network_estimate(physics, y, model, o, info)
     final_dc = o.final_dc
     if final_dc == "auto":
         final_dc = "cg" if physics.num_coils > 1 else "none"
