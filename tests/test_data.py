@@ -152,8 +152,8 @@ def test_unet_training_input_is_the_inference_input(phantoms, monkeypatch):
     calls = []
     real = mu.prepare_input
 
-    def spy(op, y, spec):
-        out = real(op, y, spec)
+    def spy(op, y, spec, info=None):
+        out = real(op, y, spec, info)
         calls.append((op.num_coils, spec, out[0]))
         return out
 

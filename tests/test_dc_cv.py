@@ -232,3 +232,24 @@ def test_training_records_the_input_noise_reference():
     noisy = UNetSliceDataset(imgs, RMF([0.15], [4]), input_spec=spec, multicoil_prob=1.0, snr_db=(15.0, 15.0))
     assert noisy.input_noise_reference(n=12) > 2 * r1
     assert UNetSliceDataset(imgs, RMF([0.15], [4]), input_spec=None).input_noise_reference(n=4) is None
+
+
+def test_basic_recipe_ranges_and_training_with_the_noise_following_input():
+    """The basic recipe's SNR / coil / radius ranges are options (defaults: 25–40 dB, 4–12 coils,
+    radius 1.0–1.4); ``sense_sigma_ref`` puts the noise-following weight into the training input."""
+    from mrirecon.data.masks import RandomMaskFunc as RMF
+    from mrirecon.train.datasets import UNetSliceDataset
+    from mrirecon.train.objectives import UNetObjective, UNetTrainConfig
+
+    imgs = torch.stack([_phantom(1, s)[0].abs() for s in range(3)]).numpy()
+    ds = UNetSliceDataset(imgs, RMF([0.15], [4]), multicoil_prob=1.0, coils=(2, 3), radius=(0.7, 0.8))
+    ops = [ds.measurement(i % 3, (0, i))[0] for i in range(8)]
+    assert {op.num_coils for op in ops} <= {2, 3} and len({op.num_coils for op in ops}) == 2
+    assert ds.radius == (0.7, 0.8) and UNetSliceDataset(imgs, RMF([0.15], [4])).coils == (4, 12)
+    spec = UNetObjective(UNetTrainConfig(sense_sigma_ref=0.03)).input_spec()
+    assert spec["sigma_ref"] == 0.03 and spec["mu"] == 0.01
+    assert "sigma_ref" not in UNetObjective(UNetTrainConfig()).input_spec()
+    for bad in (dict(snr_range=(40.0, 25.0)), dict(coil_range=(1, 4)), dict(radius_range=(0.1, 1.0)),
+                dict(sense_sigma_ref=-1.0), dict(snr_range=(20.0,))):
+        with pytest.raises(ValueError):
+            UNetTrainConfig(**bad)

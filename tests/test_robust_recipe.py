@@ -125,8 +125,8 @@ def test_robust_unet_items_reproducible_and_through_the_inference_input(phantoms
     calls = []
     real = mu.prepare_input
 
-    def spy(op, y, spec):
-        out = real(op, y, spec)
+    def spy(op, y, spec, info=None):
+        out = real(op, y, spec, info)
         calls.append(out[0])
         return out
 

@@ -72,7 +72,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
     """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W))``.
 
     Each item: a complex image with random smooth phase (augmented unless ``fixed_masks``), made
-    single-coil or — with probability ``multicoil_prob`` — multi-coil with birdcage maps (4–12 coils),
+    single-coil or — with probability ``multicoil_prob`` — multi-coil with birdcage maps (``coils``: 4–12),
     complex noise at a random SNR in ``snr_db``, undersampled with a mask from ``mask_func``; the
     input is ``models.unet.network_input`` with the network's ``input_spec`` — the function the
     solver uses (``A^H y``, or the CG-SENSE image for multi-coil data with ``{"mode": "sense"}``).
@@ -83,10 +83,12 @@ class UNetSliceDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
                  augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0),
-                 input_spec: dict | None = None, recipe=None, tissue: list | None = None):
+                 input_spec: dict | None = None, recipe=None, tissue: list | None = None,
+                 coils: tuple[int, int] = (4, 12), radius: tuple[float, float] = (1.0, 1.4)):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
-        self.multicoil_prob, self.snr_db = multicoil_prob, snr_db
+        self.multicoil_prob, self.snr_db = multicoil_prob, tuple(float(v) for v in snr_db)
+        self.coils, self.radius = tuple(int(v) for v in coils), tuple(float(v) for v in radius)
         self.input_spec = input_spec  # the network's meta["input"] (prepare_input)
         self.recipe = recipe  # data.robust.RobustRecipe: the wide distribution (None: the basic one)
         self.tissue = tissue  # per image its tissue probabilities or None (the recipe's tissue-class synthesis)
@@ -147,8 +149,9 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         snr = self.snr_db[0] + float(torch.rand(1, generator=g)) * (self.snr_db[1] - self.snr_db[0])
         sigma = float(mag[mag > 0.1].mean()) / 10 ** (snr / 20) if (mag > 0.1).any() else 0.0
         if float(torch.rand(1, generator=g)) < self.multicoil_prob:
-            coils = int(torch.randint(4, 13, (1,), generator=g))
-            radius = 1.0 + 0.1 * int(torch.randint(0, 5, (1,), generator=g))
+            coils = int(torch.randint(self.coils[0], self.coils[1] + 1, (1,), generator=g))
+            n_r = int(round((self.radius[1] - self.radius[0]) / 0.1)) + 1
+            radius = self.radius[0] + 0.1 * int(torch.randint(0, n_r, (1,), generator=g))
             raw, norm = self._maps(coils, h, w, radius)
             k = fft2c(raw * x[None])
             op = MultiCoilMRI(mask[0], norm[None])

@@ -104,14 +104,33 @@ class UNetTrainConfig(TrainConfig):
     loss: str = field("l1", "l1 or ssim")
     accelerations: tuple[int, ...] = field((4, 8), "accelerations drawn per item")
     center_fractions: tuple[float, ...] = field((0.08, 0.04), "centre fraction per acceleration")
-    multicoil_prob: float = field(0.5, "fraction of multi-coil (4–12 birdcage coils) items")
+    multicoil_prob: float = field(0.5, "fraction of multi-coil (birdcage coils, --coil-range) items")
+    snr_range: tuple[float, ...] = field((25.0, 40.0), "basic recipe: lowest and highest SNR (dB) of the training items "
+                                                       "(validation stays at 25-40 dB)")
+    coil_range: tuple[int, ...] = field((4, 12), "basic recipe: fewest and most birdcage coils of multi-coil items")
+    radius_range: tuple[float, ...] = field((1.0, 1.4), "basic recipe: smallest and largest birdcage radius (relative to "
+                                                        "the field of view, steps of 0.1; smaller: more localised coils)")
     input_mode: str = field("sense", "multi-coil input: sense (CG-SENSE) or adjoint (A^H y)")
     sense_mu: float = field(0.01, "CG-SENSE input: Tikhonov weight")
     sense_iters: int = field(10, "CG-SENSE input: iterations")
+    sense_sigma_ref: float | None = field(None, "CG-SENSE input: train with the weight raised as (sigma_n / this)^2 above "
+                                                "this noise level (models.unet.sense_input_mu); none: the fixed weight, "
+                                                "and the 95th percentile of the training inputs' sigma_n is recorded "
+                                                "for inference")
     noise_cond: bool = field(False, "condition the network on the noise level estimated from the k-space (an extra "
                                     "input map, models.unet.network_input); false: noise-blind")
     init_from: str | None = field(None, "start a fresh run from these U-Net weights (its architecture; a noise "
                                         "conditioning channel it lacks starts at zero weight, i.e. ignored)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, lo_min in (("snr_range", None), ("coil_range", 2), ("radius_range", 0.3)):
+            v = tuple(getattr(self, name))
+            if len(v) != 2 or v[0] > v[1] or (lo_min is not None and v[0] < lo_min):
+                raise ValueError(f"{name} must be two values, lowest first{f', at least {lo_min}' if lo_min else ''}; "
+                                 f"got {list(v)}")
+        if self.sense_sigma_ref is not None and not self.sense_sigma_ref > 0:
+            raise ValueError(f"sense_sigma_ref must be positive, got {self.sense_sigma_ref}")
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -165,6 +184,7 @@ class UNetObjective(Objective):
     def input_spec(self) -> dict:
         c = self.cfg
         return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {}),
+                **({"sigma_ref": c.sense_sigma_ref} if c.input_mode == "sense" and c.sense_sigma_ref else {}),
                 **({"noise_cond": True} if c.noise_cond else {})}
 
     def build_model(self):
@@ -195,7 +215,10 @@ class UNetObjective(Objective):
         # the upper end of the training inputs' noise (models.unet.sense_input_mu): recorded with the weights,
         # so that inference raises the CG-SENSE weight only for data noisier than what training showed
         pairs = getattr(self.train_src, "pairs", None)
-        self.sigma_ref = pairs.input_noise_reference() if hasattr(pairs, "input_noise_reference") else None
+        if c.sense_sigma_ref:  # trained with the noise-following weight: the spec carries it already
+            self.sigma_ref = None
+        else:
+            self.sigma_ref = pairs.input_noise_reference() if hasattr(pairs, "input_noise_reference") else None
         self.val = {}
         n = len(val_src)
         vidx = np.unique(np.linspace(0, n - 1, min(c.val_slices, n)).astype(int))

@@ -33,9 +33,11 @@ class PreparedSource:
     """The prepared magnitude slices (``mrirecon data prepare``): simulated phase, coils, noise."""
 
     def __init__(self, images: np.ndarray, mask_func=None, input_spec=None, multicoil_prob: float = 0.5,
-                 augment: bool = True, fixed: bool = False, recipe=None, tissue: list | None = None):
+                 augment: bool = True, fixed: bool = False, recipe=None, tissue: list | None = None,
+                 basic: dict | None = None):
         """``tissue``: per slice its ``(3, H, W)`` tissue probabilities or None (``load_tissue_split``),
-        for the robust recipe's tissue-class synthesis."""
+        for the robust recipe's tissue-class synthesis; ``basic``: the basic recipe's ranges
+        (``UNetSliceDataset``'s ``snr_db`` / ``coils`` / ``radius``; default 25–40 dB, 4–12, 1.0–1.4)."""
         from mrirecon.train.datasets import UNetSliceDataset
 
         self.images = torch.from_numpy(np.asarray(images, np.float32))
@@ -43,7 +45,7 @@ class PreparedSource:
         self.tissue = tissue
         self.pairs = UNetSliceDataset(images, mask_func, multicoil_prob=multicoil_prob, input_spec=input_spec,
                                       augment=augment, fixed_masks=fixed, recipe=recipe,
-                                      tissue=tissue) if mask_func is not None else None
+                                      tissue=tissue, **(basic or {})) if mask_func is not None else None
 
     def __len__(self):
         return len(self.images)
@@ -189,8 +191,10 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
                 n_maps = sum(t is not None for t in tissue)
                 if n_maps:
                     log(f"tissue probability maps for {n_maps} of {len(tissue)} training slices (tissue-class synthesis)")
+        basic = {k: tuple(getattr(cfg, f)) for k, f in (("snr_db", "snr_range"), ("coils", "coil_range"),
+                                                         ("radius", "radius_range")) if hasattr(cfg, f)}
         return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe,
-                               tissue=tissue),
+                               tissue=tissue, basic=basic),
                 PreparedSource(val, val_mask_func or mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5),
                                augment=False, fixed=True))
     from mrirecon.data.folders import SliceIndex, split_by_volume
