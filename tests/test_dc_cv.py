@@ -253,3 +253,13 @@ def test_basic_recipe_ranges_and_training_with_the_noise_following_input():
                 dict(sense_sigma_ref=-1.0), dict(snr_range=(20.0,))):
         with pytest.raises(ValueError):
             UNetTrainConfig(**bad)
+
+
+def test_unet_card_states_the_basic_recipe_ranges_of_the_run():
+    from mrirecon.train.export import unet_basic_data
+
+    old = unet_basic_data({})  # runs recorded before the ranges were options: the old defaults
+    assert "4–12-coil" in old and "25–40 dB" in old and "radius 1–1.4" in old
+    wide = unet_basic_data({"snr_range": [15.0, 55.0], "coil_range": [2, 16], "radius_range": [0.7, 1.6],
+                            "multicoil_prob": 0.5})
+    assert "2–16-coil" in wide and "15–55 dB" in wide and "radius 0.7–1.6" in wide and "50% single-coil" in wide

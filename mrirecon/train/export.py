@@ -56,8 +56,19 @@ UNET_ROBUST = """; acquisition — 30 % single-coil, else 2–16 coils, half bir
   estimated from the undersampled ACS lines (as at inference), the rest the true maps; SNR 15–50 dB, 10 % noiseless;
   masks fastMRI random / equispaced or Gaussian, R uniform in 2–10, centre fraction 0.32/R. The network is
   noise-blind (no σ, no R input)."""
-UNET_BASIC = """; half single-coil, half 4–12-coil birdcage maps, complex noise 25–40 dB. Masks: fastMRI random,
-  R ∈ {4, 8} with centre fractions 0.08 / 0.04, drawn on the fly."""
+def unet_basic_data(cfg: dict) -> str:
+    """The basic recipe's acquisition text for a run's recorded config (its SNR / coil / radius ranges,
+    defaults where a run predates them)."""
+    snr = cfg.get("snr_range", (25.0, 40.0))
+    coils = cfg.get("coil_range", (4, 12))
+    radius = cfg.get("radius_range", (1.0, 1.4))
+    mc = float(cfg.get("multicoil_prob", 0.5))
+    acc = cfg.get("accelerations", (4, 8))
+    cf = cfg.get("center_fractions", (0.08, 0.04))
+    return (f"; {1 - mc:.0%} single-coil, else {coils[0]}–{coils[1]}-coil birdcage maps (radius {radius[0]:g}–{radius[1]:g} "
+            f"of the field of view), complex noise {snr[0]:g}–{snr[1]:g} dB. Masks: fastMRI random,\n"
+            f"  R ∈ {{{', '.join(str(int(r)) for r in acc)}}} with centre fractions {' / '.join(f'{c:g}' for c in cf)}, "
+            "drawn on the fly.")
 
 
 def _pick(run: Path, *fallbacks: str) -> Path | None:
@@ -101,7 +112,7 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
     v = meta.get("validation", {})
     rows = "\n".join(f"| {k} | {r['zf_PSNR']:.2f} | {r['PSNR']:.2f} | {r['SSIM']:.4f} |" for k, r in v.items())
     data = ((run_robust_data(state.get("config", {})) + UNET_ROBUST) if meta.get("recipe") == "robust"
-            else (BASIC_DATA + UNET_BASIC))
+            else (BASIC_DATA + unet_basic_data(state.get("config", {}))))
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default U-Net initializer
 
 - Architecture: fastMRI-style U-Net, config {json.dumps(net.config_dict())}, {sum(p.numel() for p in net.parameters()):,} parameters.
