@@ -114,7 +114,7 @@ def noise_condition(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tens
     """``(batch,)`` conditioning value of the noise level: the operator's ``noise_sigma`` (a noise scan
     or the engine's estimate) or else the estimate from ``y`` — what inference can know, never the
     simulation's true σ — relative to the input's peak ``scale``, on a log scale."""
-    s = _noise_of(physics, y)
+    s = physics.noise_level(y)
     if s is None:
         raise ValueError("a noise-conditioned U-Net needs the noise level, which this operator neither has nor can "
                          "estimate: set it with physics.with_noise(sigma)")
@@ -133,18 +133,6 @@ def network_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None
         c = noise_condition(physics, y, scale).to(ch.dtype)
         ch = torch.cat([ch, c[:, None, None, None].expand(-1, 1, *ch.shape[-2:])], 1)
     return ch, scale
-
-
-def _noise_of(physics, y: torch.Tensor) -> torch.Tensor | None:
-    """``(batch,)`` k-space noise σ: the operator's ``noise_sigma`` (a noise scan or the engine's
-    estimate) or else the estimate from ``y`` — what inference can know; None without either."""
-    s = getattr(physics, "noise_sigma", None)
-    if s is None:
-        s = physics.estimate_noise(y)
-    if s is None:
-        return None
-    s = torch.as_tensor(s, dtype=torch.float32).reshape(-1)
-    return s.expand(y.shape[0]) if s.numel() == 1 else s
 
 
 def sense_input_mu(spec: dict, sigma_n: torch.Tensor | None) -> torch.Tensor | float:
@@ -176,19 +164,17 @@ def prepare_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None
     """
     if spec and spec.get("mode") == "sense" and physics.num_coils > 1:
         x0 = torch.zeros_like(physics.adjoint(y))
-        iters = int(spec.get("iters", 10))
-        mu = torch.full((y.shape[0],), float(spec.get("mu", 0.01)), dtype=torch.float64)
-        xin = physics.cg_solve(y, x0, float(mu[0]), iters)
-        if spec.get("sigma_ref"):
-            s = _noise_of(physics, y)
-            if s is not None:
-                peak = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
-                raised = sense_input_mu(spec, s.to(peak.device) / peak)
-                if bool((raised > mu.to(raised)).any()):
-                    mu = raised.cpu()
-                    xin = physics.cg_solve(y, x0, raised, iters)
+        iters, base = int(spec.get("iters", 10)), float(spec.get("mu", 0.01))
+        xin = physics.cg_solve(y, x0, base, iters)
+        mus = [base] * y.shape[0]
+        s = physics.noise_level(y) if spec.get("sigma_ref") else None
+        if s is not None:
+            raised = sense_input_mu(spec, s / xin.abs().flatten(1).amax(1).clamp_min(1e-12))
+            if bool((raised > base).any()):
+                mus = raised.tolist()
+                xin = physics.cg_solve(y, x0, raised, iters)
         if info is not None:
-            info["input_mu"] = [float(v) for v in mu]
+            info["input_mu"] = mus
     else:
         xin = physics.init(y)
     scale = xin.abs().flatten(1).amax(1).clamp_min(1e-12)
@@ -203,7 +189,7 @@ def input_noise_reference(items, q: float = 95.0) -> float:
 
     vals = []
     for physics, y, spec in items:
-        s = _noise_of(physics, y)
+        s = physics.noise_level(y)
         if s is None or physics.num_coils == 1:
             continue
         _, scale = prepare_input(physics, y, {k: v for k, v in (spec or {}).items() if k != "sigma_ref"})

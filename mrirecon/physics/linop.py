@@ -63,6 +63,17 @@ class LinearOp:
         operator has no model for it."""
         return None
 
+    def noise_level(self, y: torch.Tensor) -> torch.Tensor | None:
+        """Per-item σ of ``y`` (``(batch,)``, on ``y``'s device): ``noise_sigma`` if set, else
+        ``estimate_noise(y)``; None without either."""
+        s = self.noise_sigma
+        if s is None:
+            s = self.estimate_noise(y)
+        if s is None:
+            return None
+        s = torch.as_tensor(s, dtype=torch.float32, device=y.device).reshape(-1)
+        return s.expand(y.shape[0]) if s.numel() == 1 else s
+
     def _carry_noise(self, new: "LinearOp", idx=None) -> "LinearOp":
         s = self.noise_sigma
         if s is not None:

@@ -28,14 +28,9 @@ MU_FLOOR, MU_CEIL = 1e-6, 1e3
 
 
 def noise_level(physics, y: torch.Tensor) -> torch.Tensor | None:
-    """Per-item σ of ``y`` (``(batch,)``): the operator's ``noise_sigma`` if set, else its estimate."""
-    s = getattr(physics, "noise_sigma", None)
-    if s is None:
-        s = physics.estimate_noise(y)
-    if s is None:
-        return None
-    s = torch.as_tensor(s, dtype=torch.float32, device=y.device).reshape(-1)
-    return s.expand(y.shape[0]) if s.numel() == 1 else s
+    """Per-item σ of ``y`` (``(batch,)``): the operator's ``noise_sigma`` if set, else its estimate
+    (``LinearOp.noise_level``)."""
+    return physics.noise_level(y)
 
 
 def normalised_sigma(physics, y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:

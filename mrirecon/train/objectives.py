@@ -212,13 +212,6 @@ class UNetObjective(Objective):
         c = self.cfg
         train_mf = RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
         self.train_src, val_src = open_sources(c, train_mf, None, self.input_spec(), log=say)
-        # the upper end of the training inputs' noise (models.unet.sense_input_mu): recorded with the weights,
-        # so that inference raises the CG-SENSE weight only for data noisier than what training showed
-        pairs = getattr(self.train_src, "pairs", None)
-        if c.sense_sigma_ref:  # trained with the noise-following weight: the spec carries it already
-            self.sigma_ref = None
-        else:
-            self.sigma_ref = pairs.input_noise_reference() if hasattr(pairs, "input_noise_reference") else None
         self.val = {}
         n = len(val_src)
         vidx = np.unique(np.linspace(0, n - 1, min(c.val_slices, n)).astype(int))
@@ -291,11 +284,22 @@ class UNetObjective(Objective):
     def score(self, val):
         return float(np.mean([v["PSNR"] for v in val.values()]))
 
+    def input_noise_reference(self) -> float | None:
+        """The upper end of the training inputs' noise (``models.unet.sense_input_mu``), recorded with the
+        weights so that inference raises the CG-SENSE weight only for data noisier than training showed.
+        Measured once, when the first checkpoint's meta is written (rank 0 only); None when the run trains
+        with ``sense_sigma_ref`` (its spec carries it) or its source cannot draw measurements."""
+        if not hasattr(self, "_sigma_ref"):
+            pairs = getattr(self.train_src, "pairs", None)
+            self._sigma_ref = (pairs.input_noise_reference()
+                               if not self.cfg.sense_sigma_ref and hasattr(pairs, "input_noise_reference") else None)
+        return self._sigma_ref
+
     def meta(self, state):
         c = self.cfg
         spec = self.input_spec()
-        if getattr(self, "sigma_ref", None):
-            spec["sigma_ref"] = self.sigma_ref
+        if self.input_noise_reference():
+            spec["sigma_ref"] = self.input_noise_reference()
         return {**super().meta(state), "input": spec, "train_size": c.size,
                 "data": "prepared packaged T1 volumes (train split), val: Colin27",
                 "recipe": c.recipe,
