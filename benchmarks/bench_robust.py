@@ -42,7 +42,24 @@ def slices(data: str, n: int, contrast: str) -> np.ndarray:
     return sel
 
 
-def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_t0=None):
+def parse_options(text: str | None) -> dict:
+    """``"steps=20,t0=0.07"`` → ``{"steps": 20, "t0": 0.07}`` (ints, floats, else strings)."""
+    out = {}
+    for item in filter(None, (text or "").split(",")):
+        k, _, v = item.partition("=")
+        for cast in (int, float):
+            try:
+                out[k.strip()] = cast(v)
+                break
+            except ValueError:
+                continue
+        else:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_t0=None,
+             ccdf_options=None):
     from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
     from mrirecon.data.synth import SimConfig, simulate_kspace
     from mrirecon.diffusion.schedule import item_generators
@@ -100,9 +117,9 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
         add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                        options=ccdf.CCDFOptions(dc_weight=0.05)).image)
     if "ccdf" in methods:
-        t0 = {} if ccdf_t0 is None else {"t0": ccdf_t0}
+        kw = {**({} if ccdf_t0 is None else {"t0": ccdf_t0}), **(ccdf_options or {})}
         add("ccdf dc auto" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
-                                                     options=ccdf.CCDFOptions(dc_weight="auto", **t0)).image)
+                                                     options=ccdf.CCDFOptions(**{"dc_weight": "auto", **kw})).image)
     if "ccdf-estimate" in methods:  # the noise estimate alone behind the auto weight (before dc_noise=cv)
         add("ccdf dc estimate" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                                          options=ccdf.CCDFOptions(dc_weight="auto", dc_noise="estimate")).image)
@@ -219,6 +236,8 @@ def main():
                                              "merged with earlier files by --table; rows of a tagged run need only "
                                              "zero-filled and the tagged columns")
     p.add_argument("--ccdf-t0", type=float, default=None, help="t0 of the 'ccdf dc auto' column (default: CCDF's)")
+    p.add_argument("--ccdf-options", default=None,
+                   help="more options of the 'ccdf dc auto' column, e.g. 'steps=20,t0=0.07' (default: CCDF's)")
     p.add_argument("--issue16", action="store_true", help="with --table: issue 16's targets for the columns tagged --tag")
     a = p.parse_args()
     if a.table is not None:
@@ -263,7 +282,8 @@ def main():
                             t = time.time()
                             slow = mk == "random" and radius in (0.0, float(a.radii.split(",")[0]))
                             m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow,
-                                                tag=a.tag, ccdf_t0=a.ccdf_t0)
+                                                tag=a.tag, ccdf_t0=a.ccdf_t0,
+                                                ccdf_options=parse_options(a.ccdf_options))
                             rows.append({"contrast": contrast, "snr": snr, "coils": coils, "radius": radius, "R": R,
                                          "mask": mk, "methods": m, **extra, "seconds": round(time.time() - t, 1)})
                             out.write_text(json.dumps(rows, indent=1))

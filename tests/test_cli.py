@@ -252,10 +252,10 @@ def test_help_shows_defaults_choices_and_examples(capsys):
     with pytest.raises(SystemExit):
         main(["reconstruct", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "ccdf=0.1" in text and "{auto, cg, replace, none}" in text and "example: mrirecon reconstruct" in text
+    assert "ccdf=0.07" in text and "{auto, cg, replace, none}" in text and "example: mrirecon reconstruct" in text
     assert main(["methods"]) == 0
     listing = capsys.readouterr().out
-    assert "ccdf:" in listing and "t0 = 0.1" in listing and "dc_weight = auto" in listing
+    assert "ccdf:" in listing and "t0 = 0.07" in listing and "dc_weight = auto" in listing
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0
