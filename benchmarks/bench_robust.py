@@ -42,24 +42,7 @@ def slices(data: str, n: int, contrast: str) -> np.ndarray:
     return sel
 
 
-def parse_options(text: str | None) -> dict:
-    """``"steps=20,t0=0.07"`` → ``{"steps": 20, "t0": 0.07}`` (ints, floats, else strings)."""
-    out = {}
-    for item in filter(None, (text or "").split(",")):
-        k, _, v = item.partition("=")
-        for cast in (int, float):
-            try:
-                out[k.strip()] = cast(v)
-                break
-            except ValueError:
-                continue
-        else:
-            out[k.strip()] = v.strip()
-    return out
-
-
-def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_t0=None,
-             ccdf_options=None):
+def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None):
     from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
     from mrirecon.data.synth import SimConfig, simulate_kspace
     from mrirecon.diffusion.schedule import item_generators
@@ -117,9 +100,9 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
         add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                        options=ccdf.CCDFOptions(dc_weight=0.05)).image)
     if "ccdf" in methods:
-        kw = {**({} if ccdf_t0 is None else {"t0": ccdf_t0}), **(ccdf_options or {})}
+        kw = {"dc_weight": "auto", **(ccdf_options or {})}
         add("ccdf dc auto" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
-                                                     options=ccdf.CCDFOptions(**{"dc_weight": "auto", **kw})).image)
+                                                     options=ccdf.CCDFOptions(**kw)).image)
     if "ccdf-estimate" in methods:  # the noise estimate alone behind the auto weight (before dc_noise=cv)
         add("ccdf dc estimate" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                                          options=ccdf.CCDFOptions(dc_weight="auto", dc_noise="estimate")).image)
@@ -261,8 +244,14 @@ def main():
     torch.set_num_threads(1)
     from mrirecon.diffusion.prior import DiffusionPrior
     from mrirecon.models import load_model
+    from mrirecon.recon.ccdf import CCDFOptions
+    from mrirecon.recon.options import parse_assignment
     from mrirecon.resources import weights_dir
 
+    ccdf_options = dict(parse_assignment(x) for x in filter(None, (a.ccdf_options or "").split(",")))
+    if a.ccdf_t0 is not None:
+        ccdf_options.setdefault("t0", a.ccdf_t0)
+    CCDFOptions(**ccdf_options)  # a bad option fails here, before any cell runs
     nets = (load_model(a.unet or weights_dir("unet")), DiffusionPrior.load(a.prior or weights_dir("prior")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -282,8 +271,7 @@ def main():
                             t = time.time()
                             slow = mk == "random" and radius in (0.0, float(a.radii.split(",")[0]))
                             m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow,
-                                                tag=a.tag, ccdf_t0=a.ccdf_t0,
-                                                ccdf_options=parse_options(a.ccdf_options))
+                                                tag=a.tag, ccdf_options=ccdf_options)
                             rows.append({"contrast": contrast, "snr": snr, "coils": coils, "radius": radius, "R": R,
                                          "mask": mk, "methods": m, **extra, "seconds": round(time.time() - t, 1)})
                             out.write_text(json.dumps(rows, indent=1))
