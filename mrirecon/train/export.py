@@ -237,6 +237,28 @@ def _sr_data(cfg: dict) -> str:
   input / condition = the operator's cubic upsampling of LR; each pair normalised by the HR crop's peak.""")
 
 
+def _run_hardware(cfg: dict) -> str:
+    """Where the run's last resume trained, from its recorded config."""
+    dev, workers, threads = cfg.get("device", "auto"), cfg.get("workers", 0), cfg.get("threads")
+    where = ("a GPU" if dev.startswith("cuda") else f"{threads} CPU thread{'s' if (threads or 0) > 1 else ''}" if threads
+             else f"device {dev}")
+    return f"the last on {where}" + (f", items made by {workers} worker processes" if workers else "") + \
+        (f", {cfg['amp']} autocast" if cfg.get("amp", "none") != "none" else "")
+
+
+def resume_record(state: dict) -> str:
+    """The options each resume of a run changed (the checkpoint's ``resumed_with``), one clause per
+    resume, each option listed only where it differs from the previous resume's record."""
+    seen: dict = {}
+    parts = []
+    for r in state.get("resumed_with") or []:
+        kv = {k: v for k, v in r.items() if k != "step" and seen.get(k) != v}
+        seen.update(r)
+        if kv:
+            parts.append(f"step {r['step']:,}: " + ", ".join(f"{k} {v}" for k, v in kv.items()))
+    return "; ".join(parts)
+
+
 def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
     net = load_model(_pick(run))
     state = json.loads((run / "last" / "state.json").read_text())
@@ -250,6 +272,8 @@ def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
                       + " | ".join(f"{h['val'][k]['gain']:+.2f}" if k in h["val"] else "" for k in names) + " |"
                       for h in state["history"] if "val" in h)
     bench = _volume_bench(bench_json, ("unet", "bicubic", "ccdf")) if bench_json else ""
+    resumes = resume_record(state)
+    resumes = f"\n- Options changed on resume (the checkpoint's record): {resumes}." if resumes else ""
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR U-Net (feed-forward super-resolution)
 
 - Architecture: fastMRI-style residual U-Net on one channel, config {json.dumps(net.config_dict())},
@@ -262,8 +286,8 @@ def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
 - Data: {_sr_data(cfg)}
 - Loss: L1 on the HR image.
 - Selected: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation gain over cubic), batch
-  {cfg['batch_size']}, lr {cfg['lr']} (×0.1 from step {cfg['lr_decay_steps']}), wall time {meta.get('wall_seconds')} s at that step on
-  1 CPU thread (2-core machine shared with another training run).
+  {cfg['batch_size']}, lr {cfg['lr']} (×0.1 from step {cfg['lr_decay_steps']}), wall time {meta.get('wall_seconds')} s at that step, summed
+  over the runs that trained it ({_run_hardware(cfg)}).{resumes}
 - Validation (16 Colin27 slices, 120² centre, peak-normalised PSNR; `x4z` / `x5z` = one axis only, the
   through-plane case; `k` = k-space truncation, `g` = Gaussian PSF, else box; `r` / `s` = the slices in one
   fixed seeded draw of the recipe's non-monotone remap / tissue-class synthesis, else T1):

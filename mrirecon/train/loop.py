@@ -58,6 +58,9 @@ class TrainConfig:
     val_every: int = field(250, "steps between validations (at a checkpoint)")
     seed: int = field(0, "seed of initialisation and data stream")
     threads: int | None = field(None, "torch CPU threads")
+    workers: int = field(0, "processes that make the steps' items ahead of the training step (a GPU run's data "
+                            "lanes; each item is still drawn from its (seed, step, item) seeds, so the stream is the "
+                            "same as with 0: made in the training process)")
     device: str = field("auto", "auto, cpu or cuda")
     amp: str = field("none", "mixed precision: none, bf16 (autocast) or fp16 (autocast + gradient scaler)")
     compile: bool = field(False, "torch.compile the network")
@@ -81,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"elastic must be in [0, 0.2], got {self.elastic}")
         if not 0.0 <= self.mask_prob <= 1.0:
             raise ValueError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
         for k in ("batch_size", "accum_steps", "steps", "checkpoint_every", "val_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
@@ -135,6 +140,31 @@ def _any(flag: bool, world: int) -> bool:
 #: (measured: the SR U-Net's mean validation gain 1.85 -> 1.27 dB after 2 such steps at lr 1e-3; with the
 #: ramp and lr 1e-4 it was 1.87 dB after 100 steps)
 REWARM_STEPS = 100
+
+
+class _StepItems(torch.utils.data.Dataset):
+    """Step ``first + k``'s items of this process (``objective.batch``) as the k-th element, for a
+    ``DataLoader`` whose worker processes make them ahead of the training step, in order."""
+
+    def __init__(self, objective, first: int, last: int, rank: int, world: int):
+        self.objective, self.first, self.n, self.rank, self.world = objective, first, max(last - first, 0), rank, world
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: int):
+        return self.objective.batch(self.first + k, self.rank, self.world)
+
+
+def step_batches(objective, first: int, last: int, rank: int, world: int, workers: int):
+    """The items of steps ``first`` … ``last − 1``, one list per step: made here (``workers`` 0) or by that
+    many worker processes, two steps ahead each (the same items either way: every item is drawn from
+    its own seeds)."""
+    if workers <= 0:
+        return (objective.batch(s, rank, world) for s in range(first, last))
+    loader = torch.utils.data.DataLoader(_StepItems(objective, first, last, rank, world), batch_size=None,
+                                         shuffle=False, num_workers=workers, prefetch_factor=2)
+    return iter(loader)
 
 
 class _StopOnSignal:
@@ -210,8 +240,9 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
                if rewarm_until else ""))
         objective.on_resume(state, say)
         now = dataclasses.asdict(cfg)
-        changed = {k: v for k, v in now.items() if state["config"].get(k) != v
-                   and k not in ("out", "steps", "max_minutes", "threads", "device")}
+        # compared as the checkpoint stores them (JSON: a tuple option reads back as a list)
+        changed = {k: v for k, v in now.items() if state["config"].get(k) != json.loads(json.dumps(v))
+                   and k not in ("out", "steps", "max_minutes", "threads", "workers", "device")}
         if changed:  # e.g. --lr-decay-steps on resume: the state (and the model card) record the run's settings
             state.setdefault("resumed_with", []).append({"step": state["step"], **changed})
             state["config"] = now
@@ -230,6 +261,7 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
                disable=not main_rank or None)
     losses: list[float] = []
     samples = 0
+    stream = step_batches(objective, step, cfg.steps, rank, world, cfg.workers)
 
     def checkpoint(validate: bool):
         wall = start_wall + time.time() - t_begin
@@ -271,7 +303,7 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
                     checkpoint(validate=False)  # the time limit: keep what was trained
                 say(f"time limit of {cfg.max_minutes} min reached at step {step}")
                 break
-            items = objective.batch(step, rank, world)
+            items = next(stream)
             for g in opt.param_groups:
                 g["lr"] = objective.lr_at(step) * (1.0 if step >= rewarm_until else
                                                    (step + 1 - rewarm_until + REWARM_STEPS) / REWARM_STEPS)
@@ -301,6 +333,7 @@ def train(objective, cfg: TrainConfig, log=print) -> Path:
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint(validate=step % cfg.val_every == 0 or step == cfg.steps)
     finally:
+        del stream  # a worker pool ends with its iterator
         stop.restore()
         bar.close()
         say.close()
