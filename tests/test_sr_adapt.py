@@ -204,3 +204,23 @@ def test_sr_unet_shift_ensemble():
     torch.testing.assert_close(op.forward(both), y, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="shifts"):
         UNetSROptions(shifts=5)
+
+
+def test_shipped_sr_unet_beats_cubic_on_the_bundled_demo():
+    """The shipped SR U-Net on the bundled demo's Colin27 targets (never trained on), box ×2 / ×4 in-plane:
+    measured +3.01 / +3.11 dB over cubic with the step-35,750 weights (+2.83 / +2.93 with step 28,000)."""
+    from mrirecon.eval.metrics import evaluate_volume
+    from mrirecon.io import FastMRIFile
+    from mrirecon.physics.sr import Degrade
+    from mrirecon.pipeline.sr import super_resolve
+    from mrirecon.resources import demo_file
+
+    hr = FastMRIFile(demo_file()).volume_target().astype(np.float32)
+    for f in (2, 4):
+        op = Degrade((f, f), "box")
+        lr = op.forward(torch.from_numpy(hr))
+        cubic = np.clip(op.upsample(lr).numpy(), 0, None)
+        sr = super_resolve(lr.numpy(), f, "unet")
+        assert np.isfinite(sr).all() and sr.shape == hr.shape
+        gain = evaluate_volume(hr, np.clip(sr, 0, None))["PSNR"] - evaluate_volume(hr, cubic)["PSNR"]
+        assert gain > 2.8, (f, gain)
