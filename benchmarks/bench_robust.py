@@ -42,7 +42,8 @@ def slices(data: str, n: int, contrast: str) -> np.ndarray:
     return sel
 
 
-def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None):
+def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None,
+             unet_options=None):
     from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
     from mrirecon.data.synth import SimConfig, simulate_kspace
     from mrirecon.diffusion.schedule import item_generators
@@ -95,7 +96,8 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
     if "unet" in methods:
         add("unet+dc auto" + tag, lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu="auto")).image)
     if "unet" in methods or "unet-cv" in methods:  # the default: mu by k-space hold-out (noise rule for 1 coil)
-        add("unet+dc cv" + tag, lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu="cv")).image)
+        kw = {"final_dc": "cg", "dc_mu": "cv", **(unet_options or {})}
+        add("unet+dc cv" + tag, lambda: unet.solve(op, y, net, options=unet.UNetOptions(**kw)).image)
     if "ccdf" in methods and not tag:
         add("ccdf", lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                        options=ccdf.CCDFOptions(dc_weight=0.05)).image)
@@ -219,6 +221,8 @@ def main():
                                              "merged with earlier files by --table; rows of a tagged run need only "
                                              "zero-filled and the tagged columns")
     p.add_argument("--ccdf-t0", type=float, default=None, help="t0 of the 'ccdf dc auto' column (default: CCDF's)")
+    p.add_argument("--unet-options", default=None,
+                   help="KEY=VALUE,... of the 'unet+dc cv' column's UNetOptions (e.g. passes=2; with --tag)")
     p.add_argument("--ccdf-options", default=None,
                    help="more options of the 'ccdf dc auto' column, e.g. 'steps=20,t0=0.07' (default: CCDF's)")
     p.add_argument("--issue16", action="store_true", help="with --table: issue 16's targets for the columns tagged --tag")
@@ -245,6 +249,7 @@ def main():
     from mrirecon.diffusion.prior import DiffusionPrior
     from mrirecon.models import load_model
     from mrirecon.recon.ccdf import CCDFOptions
+    from mrirecon.recon.unet import UNetOptions
     from mrirecon.recon.options import parse_assignment
     from mrirecon.resources import weights_dir
 
@@ -252,6 +257,8 @@ def main():
     if a.ccdf_t0 is not None:
         ccdf_options.setdefault("t0", a.ccdf_t0)
     CCDFOptions(**ccdf_options)  # a bad option fails here, before any cell runs
+    unet_options = dict(parse_assignment(x) for x in filter(None, (a.unet_options or "").split(",")))
+    UNetOptions(**unet_options)
     nets = (load_model(a.unet or weights_dir("unet")), DiffusionPrior.load(a.prior or weights_dir("prior")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +278,7 @@ def main():
                             t = time.time()
                             slow = mk == "random" and radius in (0.0, float(a.radii.split(",")[0]))
                             m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow,
-                                                tag=a.tag, ccdf_options=ccdf_options)
+                                                tag=a.tag, ccdf_options=ccdf_options, unet_options=unet_options)
                             rows.append({"contrast": contrast, "snr": snr, "coils": coils, "radius": radius, "R": R,
                                          "mask": mk, "methods": m, **extra, "seconds": round(time.time() - t, 1)})
                             out.write_text(json.dumps(rows, indent=1))

@@ -104,7 +104,8 @@ def test_cv_trusts_clean_data_over_a_poor_network():
     assert (mu <= mu_best).all()
     assert (mu <= 0.01).all(), mu
     r = unet_solver.solve(op, y, net)  # the default options use the hold-out choice
-    assert r.info["dc_mu"] == [float(v) for v in mu] and r.nfe == 1 + UNetOptions().cv_folds
+    folds = UNetOptions().cv_folds  # the weight's hold-out sets, then the passes' (two evaluations each)
+    assert r.info["dc_mu"] == [float(v) for v in mu] and r.nfe == max(r.info["passes"]) + folds + 2 * folds
     err = lambda z: float((z - x).norm() / x.norm())  # noqa: E731
     assert err(r.image) < 0.5 * err(0.5 * x.roll(3, -1))
 
@@ -130,8 +131,8 @@ def test_cv_single_coil_and_fully_sampled():
     net.meta = {"eps0_mean": 0.01}
     op.with_noise(0.01)
     # single-coil consistency only touches sampled entries, so held-out lines cannot rank mu: the noise rule
-    cv = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg"))
-    auto = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg", dc_mu="auto"))
+    cv = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg", passes=1))
+    auto = unet_solver.solve(op, y, net, options=UNetOptions(final_dc="cg", dc_mu="auto", passes=1))
     assert torch.equal(cv.image, auto.image) and cv.nfe == 1 and cv.info["dc_mu"] == auto.info["dc_mu"]
     full = SingleCoilMRI(torch.ones(H))
     mu, _ = cv_dc_mu(full, full.forward(x), _Fixed(0.5 * x, torch.ones(2)), UNetOptions())
@@ -263,3 +264,71 @@ def test_unet_card_states_the_basic_recipe_ranges_of_the_run():
     wide = unet_basic_data({"snr_range": [15.0, 55.0], "coil_range": [2, 16], "radius_range": [0.7, 1.6],
                             "multicoil_prob": 0.5})
     assert "2–16-coil" in wide and "15–55 dB" in wide and "radius 0.7–1.6" in wide and "50% single-coil" in wide
+
+
+class _HalfWay(torch.nn.Module):
+    """A stand-in network that moves its (peak-normalised) input half way to the truth."""
+
+    def __init__(self, truth):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.t = complex_to_channels(truth / truth.abs().flatten(1).amax(1)[:, None, None])
+        self.meta = {}
+
+    def forward(self, z):
+        return 0.5 * z + 0.5 * self.t + 0 * self.w
+
+
+def _single_or_multi(coils: int, noise: float):
+    """A noise-free single-coil problem with a known noise level, or ``_problem(noise)`` with 4 coils."""
+    if coils > 1:
+        return _problem(noise=noise)
+    m, _ = mask_2d(RandomMaskFunc([0.15], [2]), (H, H), seed=2)
+    op, x = SingleCoilMRI(m), _phantom()
+    y = op.forward(x)
+    op.with_noise(1e-3)
+    return op, x, y
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+def test_further_passes_feed_the_consistent_estimate_back(coils):
+    """passes=2: the network runs again on the first pass's consistency-corrected estimate (peak-normalised),
+    and the validated weight of the first pass makes the second consistent too; single-coil data use the
+    noise-rule weight between passes. A network that halves the error gains from the second pass."""
+    from mrirecon.recon.unet import _dc, network_refine
+
+    op, x, y = _single_or_multi(coils, 0.01)
+    net = _HalfWay(x)
+    net.meta = {"eps0_mean": 0.01}
+    one = unet_solver.solve(op, y, net, options=UNetOptions(passes=1))
+    two = unet_solver.solve(op, y, net, options=UNetOptions(passes=2))
+    assert two.nfe == one.nfe + 1 and two.info["passes"] == [2, 2]
+    err = lambda z: float((z - x).norm() / x.norm())  # noqa: E731
+    assert err(two.image) < err(one.image) * (0.8 if coils == 1 else 0.97)
+    if coils > 1:  # the wiring: the second pass on the first's consistent estimate, the same weight
+        mu = torch.tensor([float("inf") if v is None else v for v in one.info["dc_mu"]])
+        assert two.info["dc_mu"] == one.info["dc_mu"]
+        want = _dc(op, y, network_refine(op, y, net, one.image), mu, UNetOptions().dc_iters)
+        assert torch.allclose(two.image, want, atol=1e-6)
+    with pytest.raises(ValueError, match="passes"):
+        UNetOptions(passes=0)
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+def test_hold_out_chooses_the_second_pass_only_where_it_predicts_better(coils):
+    """passes=cv (the default): per slice, the second pass is kept when it predicts held-out k-space lines
+    better (one-standard-error rule); the network evaluations of the choice are counted."""
+    op, x, y = _single_or_multi(coils, 0.1)  # multi-coil: noisy enough that the network's estimate matters
+    good, bad = _HalfWay(x), _HalfWay(x.roll(4, -1))  # half way to the truth / to a shifted image
+    good.meta = bad.meta = {"eps0_mean": 0.01}
+    assert UNetOptions().passes == "cv"
+    r = unet_solver.solve(op, y, good)
+    assert r.info["passes"] == [2, 2]
+    two = unet_solver.solve(op, y, good, options=UNetOptions(passes=2))
+    assert torch.allclose(r.image, two.image, atol=1e-6)
+    folds = UNetOptions().cv_folds
+    assert r.nfe == 2 + (folds if coils > 1 else 0) + 2 * folds
+    r = unet_solver.solve(op, y, bad)
+    assert r.info["passes"] == [1, 1]
+    one = unet_solver.solve(op, y, bad, options=UNetOptions(passes=1))
+    assert torch.allclose(r.image, one.image, atol=1e-6)

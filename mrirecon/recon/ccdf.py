@@ -51,6 +51,8 @@ class CCDFOptions(SamplerOptions):
                         "k-space hold-out validation — up for coil-map or model error, down for an overestimate; "
                         "multi-coil data with the U-Net as init) or estimate (the k-space estimate alone)",
                         choices=("cv", "estimate"))
+    init_passes: int = opt(1, "U-Net start: network passes (the unet method's passes; more than one starts from "
+                              "its consistency-corrected estimate of the last pass)", min=1, max=8)
 
 
 @dataclasses.dataclass
@@ -116,6 +118,11 @@ def _solve(physics, y, prior, init, o, generator, callback):
             if physics.noise_sigma is not None:
                 info["noise_sigma_validated"] = [float(v) for v in physics.noise_sigma.reshape(-1).expand(y.shape[0])]
     t0 = resolve_t0(o, prior.schedule, init, physics)
+    if o.init_passes > 1 and isinstance(init, torch.nn.Module):
+        from mrirecon.recon.unet import UNetOptions, is_sr_network, reconstruct
+
+        if not is_sr_network(init):
+            x_init = reconstruct(physics, y, init, UNetOptions(passes=o.init_passes), info)
     if x_init is None:
         x_init = initial_estimate(physics, y, o.init if init is None else init, "CCDF")
     return posterior_sample(physics, y, prior, x_init, t0, o, generator, callback, info=info)

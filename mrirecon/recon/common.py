@@ -40,7 +40,7 @@ def initial_estimate(physics, y: torch.Tensor, init, name: str) -> torch.Tensor:
 
         if is_sr_network(init):  # the SR U-Net: its estimate, made consistent (the exact projection)
             return reconstruct_sr(physics, y, init, UNetSROptions())
-        return reconstruct(physics, y, init, UNetOptions(final_dc="none"))
+        return reconstruct(physics, y, init, UNetOptions(final_dc="none", passes=1))
     if callable(init):
         return init(physics, y)
     if init == "zero-filled":

@@ -20,6 +20,13 @@ coil-map errors, g-factor noise, an overestimated noise level and slices far fro
 training data show up there, and the noise rule sees none of them. Single-coil consistency is
 diagonal in k-space (it changes only the sampled entries), so held-out lines cannot rank μ there:
 single-coil data use the noise rule.
+
+``passes > 1`` runs the network again on its own consistency-corrected estimate (peak-normalised, as
+the first input is), each pass followed by the same consistency solve with the weight validated for
+the first pass (single-coil data: the noise rule's weight between passes, none after the last, as
+``final_dc="auto"`` does): test-time unrolling with shared weights. The network was trained on
+zero-filled / CG-SENSE inputs only; the gain of a second pass is measured on the robustness matrix
+(docs/benchmarks.md, round 13).
 """
 
 from __future__ import annotations
@@ -58,6 +65,11 @@ class UNetOptions(Options):
     cv_folds: int = opt(5, "dc_mu=cv: hold-out sets (each costs one network evaluation)", min=1)
     cv_fraction: float = opt(0.08, "dc_mu=cv: fraction of the sampled lines outside the calibration region held out "
                              "per set", min=0.0, max=0.5, min_open=True)
+    passes: int | str = opt("cv", "network passes, 1-8 or cv: each pass after the first feeds the previous estimate, made "
+                               "consistent with the data (the final_dc solve; for single-coil data the noise-rule "
+                               "weight), back to the network (one network evaluation and one CG solve each); cv: "
+                               "one or two per slice, as k-space hold-out validation prefers (cv_folds more network "
+                               "evaluations)", choices=("cv",), min=1, max=8)
     input_mu: str = opt("auto", "multi-coil CG-SENSE input's Tikhonov weight: auto (the trained weight, raised with the "
                         "noise above the network's training range when its weights record sigma_ref; "
                         "models.unet.sense_input_mu) or trained (the trained weight always)",
@@ -85,6 +97,88 @@ def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = 
     dev = next(model.parameters()).device
     x = channels_to_complex(model(inp.to(dev))).to(y.device)
     return x * bshape(scale, x), scale
+
+
+@torch.no_grad()
+def network_refine(physics, y: torch.Tensor, model, x: torch.Tensor, o: "UNetOptions | None" = None) -> torch.Tensor:
+    """A further pass of the network on an estimate ``x`` ``(batch, H, W)`` at ``y``'s scale: ``x`` takes
+    the place of the input image (normalised by its peak as ``prepare_input`` normalises, with the same
+    noise-condition map when the network has one), and the output comes back at ``y``'s scale."""
+    from mrirecon.models.boundary import complex_to_channels
+    from mrirecon.models.unet import noise_condition
+
+    peak = x.abs().flatten(1).amax(1).clamp_min(1e-12)
+    ch = complex_to_channels(x / bshape(peak, x))
+    spec = input_spec(model, o)
+    if spec and spec.get("noise_cond"):
+        c = noise_condition(physics, y, peak).to(ch.dtype)
+        ch = torch.cat([ch, c[:, None, None, None].expand(-1, 1, *ch.shape[-2:])], 1)
+    dev = next(model.parameters()).device
+    return channels_to_complex(model(ch.to(dev))).to(y.device) * bshape(peak, x)
+
+
+def _pass_chain(physics, y: torch.Tensor, model, u: torch.Tensor, o: "UNetOptions", n: int, mu_dc, mu_between,
+                final_dc: str) -> list[torch.Tensor]:
+    """The estimates after 1 … ``n`` passes from the network's first estimate ``u``: with ``final_dc``
+    ``cg`` each pass ends with the consistency solve of weight ``mu_dc``; otherwise the passes are
+    linked by the solve of weight ``mu_between`` (exact consistency where it is None) and each estimate
+    gets ``final_dc`` (``replace``: the operator's map; ``none``)."""
+    def between(x):
+        return physics.consistency(x, y, "replace", 1.0) if mu_between is None else _dc(physics, y, x, mu_between,
+                                                                                          o.dc_iters)
+
+    def final(x):
+        if final_dc == "cg":
+            return _dc(physics, y, x, mu_dc, o.dc_iters)
+        return physics.consistency(x, y, o.dc_mode, o.dc_weight) if final_dc == "replace" else x
+
+    out, raw = [final(u)], u
+    for _ in range(n - 1):
+        raw = network_refine(physics, y, model, out[-1] if final_dc == "cg" else between(raw), o)
+        out.append(final(raw))
+    return out
+
+
+def _holdout_folds(physics, y: torch.Tensor, model, o: "UNetOptions", items: list[int], splits: list):
+    """For each held-out set: ``(op_keep, y_keep, op_held, y_held, u)`` of ``items`` — the operators and data of
+    the kept and held-out lines, and the network's estimate from the kept ones."""
+    sub, ysub = physics.select(items), y[items]
+    for f in range(o.cv_folds):
+        keep = torch.stack([splits[i][f][0] for i in items]).to(y.device)
+        held = torch.stack([splits[i][f][1] for i in items]).to(y.device)
+        op_keep, y_keep = sub.with_mask(keep), _masked(ysub, keep)
+        u, _ = network_estimate(op_keep, y_keep, model, o)
+        yield op_keep, y_keep, sub.with_mask(held), _masked(ysub, held), u
+
+
+def _held_error(op_held, y_held, x: torch.Tensor) -> torch.Tensor:
+    return (op_held.forward(x) - y_held).abs().pow(2).flatten(1).sum(1).cpu()
+
+
+@torch.no_grad()
+def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_between, final_dc: str) -> torch.Tensor:
+    """Per item, whether a second pass predicts held-out k-space better than the first: the sets of
+    held-out lines of ``cv_dc_mu``, the network and both passes run on the rest, and the second pass is
+    taken when its mean held-out error is lower than the first's by more than one standard error of the
+    difference (the one-standard-error rule towards the simpler estimate). Unlike the consistency weight,
+    this ranks single-coil estimates too: the held-out lines are the network's prediction either way."""
+    from mrirecon.data.masks import holdout_splits
+
+    b = y.shape[0]
+    diffs = torch.zeros(o.cv_folds, b)
+    splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
+    items = [i for i in range(b) if splits[i]]
+    if not items:
+        return torch.zeros(b, dtype=torch.bool)
+    pick = lambda m: None if m is None else m[items]  # noqa: E731
+    for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
+        one, two = _pass_chain(op_keep, y_keep, model, u, o, 2, pick(mu_dc), pick(mu_between), final_dc)
+        diffs[f, items] = _held_error(op_held, y_held, two) - _held_error(op_held, y_held, one)
+    mean = diffs.mean(0)
+    se = diffs.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros_like(mean)
+    better = mean + se < 0
+    better[[i for i in range(b) if not splits[i]]] = False
+    return better
 
 
 def _masked(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -131,17 +225,11 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     if not bool(have.any()):
         return mus[:1].expand(b).clone(), mus[:1].expand(b).clone()
     items = have.nonzero()[:, 0].tolist()
-    sub, ysub = physics.select(items), y[items]
     finite = [m for m in CV_MUS if not math.isinf(m)]
-    for f in range(o.cv_folds):
-        keep = torch.stack([splits[i][f][0] for i in items]).to(y.device)
-        held = torch.stack([splits[i][f][1] for i in items]).to(y.device)
-        op_keep, op_held = sub.with_mask(keep), sub.with_mask(held)
-        y_keep, y_held = _masked(ysub, keep), _masked(ysub, held)
-        u, _ = network_estimate(op_keep, y_keep, model, o)
+    for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
         xs = list(op_keep.cg_solve_shifts(y_keep, u, finite, o.dc_iters)) + [u] * (len(CV_MUS) - len(finite))
         for j, x in enumerate(xs):  # CV_MUS lists the finite weights first, then ∞
-            errs[f, items, j] = (op_held.forward(x) - y_held).abs().pow(2).flatten(1).sum(1).cpu()
+            errs[f, items, j] = _held_error(op_held, y_held, x)
     mean = errs.mean(0)
     se = errs.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros_like(mean)
     best = mean.argmin(1)
@@ -207,12 +295,14 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
                 info: dict | None = None) -> torch.Tensor:
     """The U-Net's complex estimate ``(batch, H, W)`` at ``y``'s scale; ``info`` (a dict), when
     given, receives the data-consistency weights used (and ``cv_folds``, the extra network
-    evaluations, when they were validated)."""
+    evaluations, when they were validated), the passes per item (``passes``, when more than one was
+    possible) and ``evaluations``, the network evaluations in all."""
     o = options or UNetOptions()
     x, scale = network_estimate(physics, y, model, o, info)
     final_dc = o.final_dc
     if final_dc == "auto":
         final_dc = "cg" if physics.num_coils > 1 else "none"
+    mu = mu_between = None
     if final_dc == "cg":
         mu = o.dc_mu
         if mu == "cv" and physics.num_coils == 1:  # held-out lines cannot rank μ (see the module docstring)
@@ -230,11 +320,26 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
                               f"weights' meta); using mu = {FALLBACK_DC_MU}", stacklevel=2)
                 mu = FALLBACK_DC_MU
         mu = torch.as_tensor(mu, dtype=torch.float32).reshape(-1).expand(y.shape[0]).clone()
-        x = _dc(physics, y, x, mu, o.dc_iters)
         if info is not None:
             info["dc_mu"] = [None if math.isinf(v) else float(v) for v in mu.tolist()]
-    elif final_dc == "replace":
-        x = physics.consistency(x, y, o.dc_mode, o.dc_weight)
+    elif o.passes != 1:  # between passes: consistency with the noise rule's weight (exact without it)
+        mu_between = _noise_rule_mu(physics, y, model, scale)
+        if mu_between is not None:
+            mu_between = torch.as_tensor(mu_between, dtype=torch.float32).reshape(-1).expand(y.shape[0]).clone()
+    if o.passes == "cv":
+        two = cv_passes(physics, y, model, o, mu, mu_between, final_dc)
+        chain = _pass_chain(physics, y, model, x, o, 2 if bool(two.any()) else 1, mu, mu_between, final_dc)
+        x = torch.where(bshape(two, x), chain[-1], chain[0])
+        if info is not None:
+            info["passes"] = [2 if v else 1 for v in two.tolist()]
+            info["passes_cv_evaluations"] = 2 * o.cv_folds  # each held-out set: the network and its second pass
+            info["evaluations"] = len(chain) + info.get("cv_folds", 0) + 2 * o.cv_folds
+        return x
+    x = _pass_chain(physics, y, model, x, o, o.passes, mu, mu_between, final_dc)[-1]
+    if info is not None:
+        if o.passes > 1:
+            info["passes"] = [o.passes] * y.shape[0]
+        info["evaluations"] = o.passes + info.get("cv_folds", 0)
     return x
 
 
@@ -246,7 +351,7 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: UNetOptio
         raise ValueError("the unet method needs its network: solve(A, y, prior=<U-Net>)")
     info: dict = {}
     x = reconstruct(physics, y, prior, options, info)
-    return Result(image=x, nfe=1 + info.get("cv_folds", 0), info=info)
+    return Result(image=x, nfe=info["evaluations"], info=info)
 
 
 # ------------------------------------------------------------------------------------------ SR
