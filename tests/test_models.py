@@ -105,8 +105,9 @@ def test_prior_training_resume_equals_uninterrupted(tiny_data, tmp_path):
 
 def test_worker_processes_train_exactly_as_in_process(tiny_data, tmp_path):
     """--workers N makes the same items (each drawn from its own seeds) in N processes ahead of the step:
-    the trained weights equal those of the in-process run, for the multi-coil U-Net and the SR U-Net."""
-    from mrirecon.train import SRNetTrainConfig, UNetTrainConfig, train_srnet, train_unet
+    the trained weights equal those of the in-process run, for every objective."""
+    from mrirecon.train import (PriorTrainConfig, SR3TrainConfig, SRNetTrainConfig, UNetTrainConfig, train_prior,
+                                train_sr3, train_srnet, train_unet)
 
     u = dict(data=str(tiny_data), size=32, chans=4, num_pool_layers=2, batch_size=3, steps=3, val_every=3,
              checkpoint_every=3, val_slices=2, threads=1, device="cpu")
@@ -114,7 +115,10 @@ def test_worker_processes_train_exactly_as_in_process(tiny_data, tmp_path):
              checkpoint_every=3, val_every=3, threads=1, device="cpu")
     from safetensors.torch import load_file
 
-    for fn, cls, base in ((train_unet, UNetTrainConfig, u), (train_srnet, SRNetTrainConfig, s)):
+    d = dict(data=str(tiny_data), size=32, channels=(8, 16), batch_size=3, steps=3, crop=16, checkpoint_every=3,
+             val_every=3, threads=1, device="cpu")
+    for fn, cls, base in ((train_unet, UNetTrainConfig, u), (train_srnet, SRNetTrainConfig, s),
+                          (train_prior, PriorTrainConfig, d), (train_sr3, SR3TrainConfig, d)):
         fn(cls(out=str(tmp_path / f"{cls.__name__}0"), **base), log=None)
         fn(cls(out=str(tmp_path / f"{cls.__name__}2"), workers=2, **base), log=None)
         a = load_file(str(tmp_path / f"{cls.__name__}0" / "last" / "model.safetensors"))
