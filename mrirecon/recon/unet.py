@@ -47,6 +47,9 @@ from mrirecon.recon.result import Result
 FALLBACK_DC_MU = 0.02  # the constant used before the weights followed the data (networks without eps0)
 #: candidate weights of the hold-out choice (``dc_mu="cv"``); ∞ = the network's estimate unchanged
 CV_MUS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, math.inf)
+#: passes=cv keeps the second pass where its mean held-out error is lower by more than this many standard
+#: errors of the difference (1: the one-standard-error rule)
+PASSES_SE = 1.0
 
 
 @dataclasses.dataclass
@@ -176,7 +179,7 @@ def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_betwe
         diffs[f, items] = _held_error(op_held, y_held, two) - _held_error(op_held, y_held, one)
     mean = diffs.mean(0)
     se = diffs.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros_like(mean)
-    better = mean + se < 0
+    better = mean + PASSES_SE * se < 0
     better[[i for i in range(b) if not splits[i]]] = False
     return better
 
