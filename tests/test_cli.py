@@ -145,6 +145,7 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
     # (multi-coil vol0) and CCDF's validated noise level
     unet_rec = {d["file"]: d for d in json.loads((tmp_path / "out_unet_2" / "timings.json").read_text())}
     assert len(unet_rec["vol0.h5"]["dc_mu"]) == 2 and "dc_mu" not in unet_rec["vol1.h5"]  # vol1: single-coil
+    assert all(v in (1, 2) and isinstance(v, int) for d in unet_rec.values() for v in d["passes"])  # the held-out choice
     ccdf_rec = {d["file"]: d for d in json.loads((tmp_path / "out_ccdf_10" / "timings.json").read_text())}
     assert len(ccdf_rec["vol0.h5"]["noise_sigma_validated"]) == 2
     assert all(v >= 0 for v in ccdf_rec["vol0.h5"]["noise_sigma_validated"])

@@ -55,8 +55,8 @@ SAFE_LOG2_RANGE = 40  # k-space peaks within 2^±40 (~1e±12) are used as they a
 
 
 #: per-slice facts a solver reports in ``Result.info`` that a file's record keeps: the U-Net's data-consistency
-#: weight (``None``: no consistency), its CG-SENSE input's weight and CCDF's noise level validated on held-out
-#: k-space
+#: weight (``None``: no consistency), its CG-SENSE input's weight, its passes and CCDF's noise level validated on
+#: held-out k-space
 PER_SLICE_FACTS = ("dc_mu", "input_mu", "passes", "noise_sigma_validated")
 
 
@@ -122,7 +122,8 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         for key in PER_SLICE_FACTS:
             if key in res.info:
                 unit = scale if key == "noise_sigma_validated" else 1.0  # back to the file's intensity units
-                facts.setdefault(key, []).extend(None if v is None else float(v) * unit for v in res.info[key])
+                facts.setdefault(key, []).extend(None if v is None else int(v) if isinstance(v, int) else float(v) * unit
+                                                 for v in res.info[key])
         image = res.image.abs() * scale
         check_output(image, f"{cfg.method} (rescaled to the data's intensity)", f.path)
         vols.append(center_crop(image, recon_size).float().cpu())
