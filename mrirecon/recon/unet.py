@@ -159,12 +159,14 @@ def _held_error(op_held, y_held, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_between, final_dc: str) -> torch.Tensor:
+def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_between,
+              final_dc: str) -> tuple[torch.Tensor, int]:
     """Per item, whether a second pass predicts held-out k-space better than the first: the sets of
     held-out lines of ``cv_dc_mu``, the network and both passes run on the rest, and the second pass is
     taken when its mean held-out error is lower than the first's by more than one standard error of the
     difference (the one-standard-error rule towards the simpler estimate). Unlike the consistency weight,
-    this ranks single-coil estimates too: the held-out lines are the network's prediction either way."""
+    this ranks single-coil estimates too: the held-out lines are the network's prediction either way.
+    Returns the choice per item and the network evaluations it took (none when nothing can be held out)."""
     from mrirecon.data.masks import holdout_splits
 
     b = y.shape[0]
@@ -172,7 +174,7 @@ def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_betwe
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     items = [i for i in range(b) if splits[i]]
     if not items:
-        return torch.zeros(b, dtype=torch.bool)
+        return torch.zeros(b, dtype=torch.bool), 0
     pick = lambda m: None if m is None else m[items]  # noqa: E731
     for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
         one, two = _pass_chain(op_keep, y_keep, model, u, o, 2, pick(mu_dc), pick(mu_between), final_dc)
@@ -181,7 +183,7 @@ def cv_passes(physics, y: torch.Tensor, model, o: "UNetOptions", mu_dc, mu_betwe
     se = diffs.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros_like(mean)
     better = mean + PASSES_SE * se < 0
     better[[i for i in range(b) if not splits[i]]] = False
-    return better
+    return better, 2 * o.cv_folds
 
 
 def _masked(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -330,13 +332,13 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
         if mu_between is not None:
             mu_between = torch.as_tensor(mu_between, dtype=torch.float32).reshape(-1).expand(y.shape[0]).clone()
     if o.passes == "cv":
-        two = cv_passes(physics, y, model, o, mu, mu_between, final_dc)
+        two, evals = cv_passes(physics, y, model, o, mu, mu_between, final_dc)
         chain = _pass_chain(physics, y, model, x, o, 2 if bool(two.any()) else 1, mu, mu_between, final_dc)
         x = torch.where(bshape(two, x), chain[-1], chain[0])
         if info is not None:
             info["passes"] = [2 if v else 1 for v in two.tolist()]
-            info["passes_cv_evaluations"] = 2 * o.cv_folds  # each held-out set: the network and its second pass
-            info["evaluations"] = len(chain) + info.get("cv_folds", 0) + 2 * o.cv_folds
+            info["passes_cv_evaluations"] = evals  # each held-out set: the network and its second pass
+            info["evaluations"] = len(chain) + info.get("cv_folds", 0) + evals
         return x
     x = _pass_chain(physics, y, model, x, o, o.passes, mu, mu_between, final_dc)[-1]
     if info is not None:
