@@ -335,12 +335,13 @@ def test_hold_out_chooses_the_second_pass_only_where_it_predicts_better(coils):
 
 
 def test_passes_cv_on_fully_sampled_data_keeps_one_pass_and_counts_no_hold_out():
-    """Nothing to hold out: one pass, and no hold-out evaluations counted for the choice."""
+    """Nothing to hold out: one pass, and no hold-out evaluations counted (the weight's nor the passes')."""
     x = _phantom()
-    op = SingleCoilMRI(torch.ones(H))
-    y = op.forward(x)
-    op.with_noise(1e-3)
-    net = _HalfWay(x)
-    net.meta = {"eps0_mean": 0.01}
-    r = unet_solver.solve(op, y, net)
-    assert r.info["passes"] == [1, 1] and r.info["passes_cv_evaluations"] == 0 and r.nfe == 1
+    for op in (SingleCoilMRI(torch.ones(H)), MultiCoilMRI(torch.ones(H), _maps())):
+        y = op.forward(x)
+        op.with_noise(1e-3)
+        net = _HalfWay(x)
+        net.meta = {"eps0_mean": 0.01}
+        r = unet_solver.solve(op, y, net)
+        assert r.info["passes"] == [1, 1] and r.info["passes_cv_evaluations"] == 0 and r.nfe == 1
+        assert "cv_folds" not in r.info

@@ -154,6 +154,13 @@ def _holdout_folds(physics, y: torch.Tensor, model, o: "UNetOptions", items: lis
         yield op_keep, y_keep, sub.with_mask(held), _masked(ysub, held), u
 
 
+def _can_hold_out(physics, b: int, o: "UNetOptions") -> bool:
+    """Whether any of the ``b`` items has sampled lines to hold out (not so for fully sampled data)."""
+    from mrirecon.data.masks import holdout_splits
+
+    return any(holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b))
+
+
 def _held_error(op_held, y_held, x: torch.Tensor) -> torch.Tensor:
     return (op_held.forward(x) - y_held).abs().pow(2).flatten(1).sum(1).cpu()
 
@@ -314,7 +321,7 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
             mu = "auto"
         if mu == "cv":
             mu, _ = validated_weights(physics, y, model, o, scale)
-            if info is not None:
+            if info is not None and _can_hold_out(physics, y.shape[0], o):  # else no network ran on held-out sets
                 info["cv_folds"] = o.cv_folds
         elif mu == "auto":
             mu = _noise_rule_mu(physics, y, model, scale)
