@@ -128,11 +128,17 @@ def network_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None
     ``prepare_input`` as (real, imaginary) channels, and with ``spec["noise_cond"]`` a constant map of
     ``noise_condition``. Training and inference both call this."""
     xin, scale = prepare_input(physics, y, spec, info)
+    return input_channels(physics, y, xin, scale, spec), scale
+
+
+def input_channels(physics, y: torch.Tensor, xin: torch.Tensor, scale: torch.Tensor, spec: dict | None) -> torch.Tensor:
+    """The network's channels of a peak-normalised input image ``xin`` whose peak was ``scale``: (real,
+    imaginary), and with ``spec["noise_cond"]`` the constant ``noise_condition`` map of ``y``."""
     ch = complex_to_channels(xin)
     if spec and spec.get("noise_cond"):
         c = noise_condition(physics, y, scale).to(ch.dtype)
         ch = torch.cat([ch, c[:, None, None, None].expand(-1, 1, *ch.shape[-2:])], 1)
-    return ch, scale
+    return ch
 
 
 def sense_input_mu(spec: dict, sigma_n: torch.Tensor | None) -> torch.Tensor | float:

@@ -122,7 +122,7 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         for key in PER_SLICE_FACTS:
             if key in res.info:
                 unit = scale if key == "noise_sigma_validated" else 1.0  # back to the file's intensity units
-                facts.setdefault(key, []).extend(None if v is None else int(v) if isinstance(v, int) else float(v) * unit
+                facts.setdefault(key, []).extend(v if v is None or isinstance(v, int) else float(v) * unit
                                                  for v in res.info[key])
         image = res.image.abs() * scale
         check_output(image, f"{cfg.method} (rescaled to the data's intensity)", f.path)

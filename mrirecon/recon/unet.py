@@ -37,7 +37,7 @@ import math
 import torch
 
 from mrirecon.models.boundary import channels_to_complex
-from mrirecon.models.unet import network_input, prepare_input
+from mrirecon.models.unet import input_channels, network_input, prepare_input
 from mrirecon.recon.common import bshape
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.registry import register
@@ -97,9 +97,7 @@ def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = 
 
     inp, scale = network_input(physics, y, input_spec(model, o), info)
     warn_if_far_from_training_size(model, inp.shape)
-    dev = next(model.parameters()).device
-    x = channels_to_complex(model(inp.to(dev))).to(y.device)
-    return x * bshape(scale, x), scale
+    return _run(model, inp, y.device, scale), scale
 
 
 @torch.no_grad()
@@ -107,17 +105,14 @@ def network_refine(physics, y: torch.Tensor, model, x: torch.Tensor, o: "UNetOpt
     """A further pass of the network on an estimate ``x`` ``(batch, H, W)`` at ``y``'s scale: ``x`` takes
     the place of the input image (normalised by its peak as ``prepare_input`` normalises, with the same
     noise-condition map when the network has one), and the output comes back at ``y``'s scale."""
-    from mrirecon.models.boundary import complex_to_channels
-    from mrirecon.models.unet import noise_condition
-
     peak = x.abs().flatten(1).amax(1).clamp_min(1e-12)
-    ch = complex_to_channels(x / bshape(peak, x))
-    spec = input_spec(model, o)
-    if spec and spec.get("noise_cond"):
-        c = noise_condition(physics, y, peak).to(ch.dtype)
-        ch = torch.cat([ch, c[:, None, None, None].expand(-1, 1, *ch.shape[-2:])], 1)
-    dev = next(model.parameters()).device
-    return channels_to_complex(model(ch.to(dev))).to(y.device) * bshape(peak, x)
+    return _run(model, input_channels(physics, y, x / bshape(peak, x), peak, input_spec(model, o)), y.device, peak)
+
+
+def _run(model, channels: torch.Tensor, device, scale: torch.Tensor) -> torch.Tensor:
+    """The network on input channels, as a complex image on ``device`` multiplied back by ``scale``."""
+    x = channels_to_complex(model(channels.to(next(model.parameters()).device))).to(device)
+    return x * bshape(scale, x)
 
 
 def _pass_chain(physics, y: torch.Tensor, model, u: torch.Tensor, o: "UNetOptions", n: int, mu_dc, mu_between,
@@ -152,13 +147,6 @@ def _holdout_folds(physics, y: torch.Tensor, model, o: "UNetOptions", items: lis
         op_keep, y_keep = sub.with_mask(keep), _masked(ysub, keep)
         u, _ = network_estimate(op_keep, y_keep, model, o)
         yield op_keep, y_keep, sub.with_mask(held), _masked(ysub, held), u
-
-
-def _can_hold_out(physics, b: int, o: "UNetOptions") -> bool:
-    """Whether any of the ``b`` items has sampled lines to hold out (not so for fully sampled data)."""
-    from mrirecon.data.masks import holdout_splits
-
-    return any(holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b))
 
 
 def _held_error(op_held, y_held, x: torch.Tensor) -> torch.Tensor:
@@ -210,7 +198,8 @@ def _dc(physics, y, u, mu: torch.Tensor, iters: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.Tensor, torch.Tensor]:
+def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions",
+             info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The interval of μ per item that k-space hold-out validation supports → ``(mu_low, mu_best)``:
     ``mu_best`` the μ of least held-out error, ``mu_low`` the smallest μ it does not reject.
 
@@ -237,6 +226,8 @@ def cv_dc_mu(physics, y: torch.Tensor, model, o: "UNetOptions") -> tuple[torch.T
     if not bool(have.any()):
         return mus[:1].expand(b).clone(), mus[:1].expand(b).clone()
     items = have.nonzero()[:, 0].tolist()
+    if info is not None:  # the network evaluations of the held-out sets
+        info["cv_folds"] = o.cv_folds
     finite = [m for m in CV_MUS if not math.isinf(m)]
     for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
         xs = list(op_keep.cg_solve_shifts(y_keep, u, finite, o.dc_iters)) + [u] * (len(CV_MUS) - len(finite))
@@ -264,17 +255,17 @@ def _noise_rule_mu(physics, y, model, scale) -> torch.Tensor | None:
 
 @torch.no_grad()
 def validated_weights(physics, y: torch.Tensor, model, o: "UNetOptions | None" = None,
-                      scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      scale: torch.Tensor | None = None, info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(mu, ratio)`` per item: the U-Net's consistency weight — the noise rule's μ clamped to the
     interval ``[mu_low, mu_best]`` that hold-out validation supports (``cv_dc_mu``) — and, when the
     noise rule applies, ``ratio = μ / μ_noise``: the factor by which the data behave noisier (> 1:
     coil-map and model error count) or cleaner (< 1: an overestimated noise level) than their noise
     estimate, since μ = σ²/ε₀. An ∞ μ counts as the largest finite candidate in ``ratio``. Without a
-    noise level or ε₀: ``(mu_low, None)``."""
+    noise level or ε₀: ``(mu_low, None)``. ``info`` receives ``cv_folds`` when held-out sets were run."""
     o = o or UNetOptions()
     if scale is None:
         _, scale = prepare_input(physics, y, input_spec(model, o))
-    mu_low, mu_best = cv_dc_mu(physics, y, model, o)
+    mu_low, mu_best = cv_dc_mu(physics, y, model, o, info)
     mu_noise = _noise_rule_mu(physics, y, model, scale)
     if mu_noise is None:
         return mu_low, None
@@ -320,9 +311,7 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
         if mu == "cv" and physics.num_coils == 1:  # held-out lines cannot rank μ (see the module docstring)
             mu = "auto"
         if mu == "cv":
-            mu, _ = validated_weights(physics, y, model, o, scale)
-            if info is not None and _can_hold_out(physics, y.shape[0], o):  # else no network ran on held-out sets
-                info["cv_folds"] = o.cv_folds
+            mu, _ = validated_weights(physics, y, model, o, scale, info)
         elif mu == "auto":
             mu = _noise_rule_mu(physics, y, model, scale)
             if mu is None:
@@ -338,20 +327,19 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
         mu_between = _noise_rule_mu(physics, y, model, scale)
         if mu_between is not None:
             mu_between = torch.as_tensor(mu_between, dtype=torch.float32).reshape(-1).expand(y.shape[0]).clone()
+    two, evals, n = None, 0, o.passes
     if o.passes == "cv":
         two, evals = cv_passes(physics, y, model, o, mu, mu_between, final_dc)
-        chain = _pass_chain(physics, y, model, x, o, 2 if bool(two.any()) else 1, mu, mu_between, final_dc)
-        x = torch.where(bshape(two, x), chain[-1], chain[0])
-        if info is not None:
+        n = 2 if bool(two.any()) else 1
+    chain = _pass_chain(physics, y, model, x, o, n, mu, mu_between, final_dc)
+    x = chain[-1] if two is None else torch.where(bshape(two, x), chain[-1], chain[0])
+    if info is not None:
+        if two is not None:
             info["passes"] = [2 if v else 1 for v in two.tolist()]
             info["passes_cv_evaluations"] = evals  # each held-out set: the network and its second pass
-            info["evaluations"] = len(chain) + info.get("cv_folds", 0) + evals
-        return x
-    x = _pass_chain(physics, y, model, x, o, o.passes, mu, mu_between, final_dc)[-1]
-    if info is not None:
-        if o.passes > 1:
-            info["passes"] = [o.passes] * y.shape[0]
-        info["evaluations"] = o.passes + info.get("cv_folds", 0)
+        elif n > 1:
+            info["passes"] = [n] * y.shape[0]
+        info["evaluations"] = n + info.get("cv_folds", 0) + evals
     return x
 
 
