@@ -193,7 +193,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             if rc.use_estimated_maps(g):
                 try:
                     maps = estimate_maps(k * mask, mask[0])[0]
-                except np.linalg.LinAlgError:  # ESPIRiT's SVD on a degenerate calibration: keep the true maps
+                except (np.linalg.LinAlgError, torch.linalg.LinAlgError, ValueError):  # a degenerate calibration: keep the true maps
                     pass
             op = MultiCoilMRI(mask, maps[None])
             target = x * (raw.abs() ** 2).sum(0).sqrt()
