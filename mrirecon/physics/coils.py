@@ -8,9 +8,10 @@ unknowns (kept as ``method="sigpy"`` for comparison). The calibration matrix's s
 kept above the largest singular value a noise-only matrix of its size would have, σ(√rows + √cols)
 with σ the k-space noise estimated from the data (``physics.noise.estimate_sigma``), not a fixed
 fraction of the largest; noise-free data fall back to ``1e-3`` of the largest. The kernel's width
-across the ACS lines follows their number (2 for ≤ 5 lines, 4 for 10, 6 from 15). Measured on the
-robustness matrix (docs/benchmarks.md, round 14): the maps' residual on noise-free coil images falls
-from 0.09–0.28 to 0.003–0.05 and best-grid CS gains up to 22 dB on localised coils at high SNR.
+across the ACS lines follows their number (2 for ≤ 5 lines, 4 for 10–11, 6 from 15). Measured on the
+robustness matrix's 64 multi-coil cells (docs/benchmarks.md, round 14): best-grid CS 21.87 → 26.71 dB,
+CCDF 23.33 → 29.97 dB against the previous path (sigpy, then low-resolution maps where those did not
+cover the object).
 
 With fewer than 4 ACS lines, or when the maps do not cover the object, it falls back to
 low-resolution ACS maps (the centre lines, rectangular window, divided by their root-sum-of-squares;
