@@ -21,32 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # bench_robust.py's grid
-
-
-def residual(maps: torch.Tensor, coil_images: torch.Tensor) -> float:
-    proj = maps * (maps.conj() * coil_images).sum(-3, keepdim=True)
-    return float((coil_images - proj).norm() / coil_images.norm())
+from bench_robust import LAMBDAS, simulate_cell, slices  # benchmarks/ is on the path of a script run from it
 
 
 def run_cell(images, coils, radius, snr, R, mask_kind, methods):
-    from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
-    from mrirecon.data.synth import SimConfig, simulate_kspace
     from mrirecon.eval.metrics import evaluate_volume
     from mrirecon.physics import MultiCoilMRI
-    from mrirecon.physics.coils import estimate_maps
-    from mrirecon.physics.fft import ifft2c, rss
+    from mrirecon.physics.coils import estimate_maps, span_residual
+    from mrirecon.physics.fft import rss
     from mrirecon.recon import cs
 
-    k, _ = simulate_kspace(images, SimConfig(coils=coils, snr_db=snr, coil_radius=radius, seed=0))
-    clean, _ = simulate_kspace(images, SimConfig(coils=coils, snr_db=300.0, coil_radius=radius, seed=0))
-    coil_images = ifft2c(clean)
+    y, mask, coil_images = simulate_cell(images, coils, radius, snr, R, mask_kind)
     target = rss(coil_images, 1).numpy()
-    cf = {4: 0.08, 8: 0.04}[R]
-    mf = RandomMaskFunc([cf], [R]) if mask_kind == "random" else EquiSpacedMaskFunc([cf], [R])
-    mask, _ = mask_2d(mf, k.shape, seed=1234)
-    y = k * mask[None]
     out = {}
     for method in methods:
         t = time.time()
@@ -63,7 +49,7 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods):
             warnings.simplefilter("ignore")
             psnr = max(evaluate_volume(target, cs.solve(op, y, options=cs.CSOptions(lamda=lam)).image.abs().numpy())["PSNR"]
                        for lam in LAMBDAS)
-        out[method] = {"residual": round(residual(maps, coil_images), 4), "cs_psnr": round(psnr, 3),
+        out[method] = {"residual": round(span_residual(maps, coil_images), 4), "cs_psnr": round(psnr, 3),
                        "s_per_slice": round(secs, 3), "used": est[0][1].get("method"), "crop": est[0][1].get("crop")}
     return out
 
@@ -104,11 +90,6 @@ def main():
         rows = [r for f in (a.table or [a.out]) for r in json.loads(Path(f).read_text())]
         print(table(rows, methods))
         return
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_robust import slices
-
     torch.set_num_threads(1)
     images = slices(a.data, a.slices, "t1")
     out = Path(a.out)

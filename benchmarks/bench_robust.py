@@ -42,27 +42,33 @@ def slices(data: str, n: int, contrast: str) -> np.ndarray:
     return sel
 
 
-def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None,
-             unet_options=None):
+def simulate_cell(images, coils, radius, snr, R, mask_kind, seed=0):
+    """One cell's data: ``(y, mask, clean coil images)`` — k-space of the slices at the SNR with birdcage maps
+    of the radius, undersampled by fastMRI's random or equispaced mask (centre fraction 0.08 at R=4, 0.04 at
+    R=8, mask seed 1234), and the noise-free (coil) images."""
     from mrirecon.data.masks import EquiSpacedMaskFunc, RandomMaskFunc, mask_2d
     from mrirecon.data.synth import SimConfig, simulate_kspace
+    from mrirecon.physics.fft import ifft2c
+
+    k, _ = simulate_kspace(images, SimConfig(coils=coils, snr_db=snr, coil_radius=radius, seed=seed))
+    clean_k, _ = simulate_kspace(images, SimConfig(coils=coils, snr_db=300.0, coil_radius=radius, seed=seed))
+    cf = {4: 0.08, 8: 0.04}[R]
+    mf = RandomMaskFunc([cf], [R]) if mask_kind == "random" else EquiSpacedMaskFunc([cf], [R])
+    mask, _ = mask_2d(mf, k.shape, seed=1234)
+    return k * (mask if coils == 1 else mask[None]), mask, ifft2c(clean_k)
+
+
+def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None,
+             unet_options=None):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.eval.metrics import evaluate_volume
     from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
     from mrirecon.physics.coils import estimate_maps
+    from mrirecon.physics.fft import rss
     from mrirecon.recon import ccdf, cs, dps, red_diff, unet, zero_filled
 
-    cfg = SimConfig(coils=coils, snr_db=snr, coil_radius=radius, seed=seed)
-    k, _ = simulate_kspace(images, cfg)
-    clean_k, _ = simulate_kspace(images, SimConfig(coils=coils, snr_db=300.0, coil_radius=radius, seed=seed))
-    from mrirecon.physics.fft import ifft2c, rss
-
-    ci = ifft2c(clean_k)
+    y, mask, ci = simulate_cell(images, coils, radius, snr, R, mask_kind, seed)
     target = (rss(ci, 1) if coils > 1 else ci.abs()).numpy()
-    cf = {4: 0.08, 8: 0.04}[R]
-    mf = RandomMaskFunc([cf], [R]) if mask_kind == "random" else EquiSpacedMaskFunc([cf], [R])
-    mask, _ = mask_2d(mf, k.shape, seed=1234)
-    y = k * (mask if coils == 1 else mask[None])
     if coils > 1:
         op = MultiCoilMRI(mask, torch.stack([estimate_maps(y[i], mask[0])[0] for i in range(len(y))]))
     else:

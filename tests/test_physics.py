@@ -127,19 +127,13 @@ def test_espirit_and_lowres_maps(phantoms):
         estimate_maps(k * m, m[0], method="bart")
 
 
-def _map_residual(maps, coil_images):
-    """Relative part of the coil images outside the maps' span: ‖c − S Sᴴ c‖ / ‖c‖."""
-    proj = maps * (maps.conj() * coil_images).sum(-3, keepdim=True)
-    return float((coil_images - proj).norm() / coil_images.norm())
-
-
 @pytest.mark.parametrize("snr,accel,centre", [(50, 4, 0.08), (30, 8, 0.04)])
 def test_espirit_rectangular_calibration_beats_square(snr, accel, centre):
     """Few ACS lines (10 at R=4, 5 at R=8 on 128 lines) and localised coils: ESPIRiT calibrated on the ACS
     lines × the readout, with the noise-level threshold, spans the noise-free coil images far better than
     sigpy's square calibration region (or the low-resolution fallback below 8 lines)."""
     from mrirecon.data.synth import SimConfig, simulate_kspace
-    from mrirecon.physics.coils import espirit_kernel_width
+    from mrirecon.physics.coils import espirit_kernel_width, span_residual
 
     img = np.zeros((1, 128, 128), np.float32)
     yy, xx = np.mgrid[:128, :128]
@@ -153,7 +147,7 @@ def test_espirit_rectangular_calibration_beats_square(snr, accel, centre):
     assert info["kernel"][1] == espirit_kernel_width(info["acs_lines"])
     other = estimate_maps(k[0] * m, m[0], method="sigpy" if info["acs_lines"] >= 8 else "lowres")[0]
     coil_images = ifft2c(clean[0])
-    r_ours, r_other = _map_residual(ours, coil_images), _map_residual(other, coil_images)
+    r_ours, r_other = span_residual(ours, coil_images), span_residual(other, coil_images)
     assert r_ours < 0.05 and r_ours < 0.5 * r_other, (r_ours, r_other)
 
 

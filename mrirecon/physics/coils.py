@@ -60,11 +60,23 @@ def lowres_maps(kspace: torch.Tensor, n_acs: int) -> torch.Tensor:
     return normalise_maps(img / rss(img, 0).clamp_min(1e-12)[None])
 
 
-def coverage(maps: torch.Tensor, kspace: torch.Tensor) -> float:
-    """Fraction of the object (zero-filled RSS > 10% of max) on which the maps are non-zero."""
+def object_mask(kspace: torch.Tensor) -> torch.Tensor:
+    """The object: where the zero-filled RSS image exceeds 10 % of its maximum, ``(H, W)``."""
     img = rss(ifft2c(kspace), 0)
-    obj = img > 0.1 * img.max()
+    return img > 0.1 * img.max()
+
+
+def coverage(maps: torch.Tensor, kspace: torch.Tensor, obj: torch.Tensor | None = None) -> float:
+    """Fraction of the object (``object_mask``; pass it as ``obj`` when known) on which the maps are non-zero."""
+    obj = object_mask(kspace) if obj is None else obj
     return float(((rss(maps, 0) > 0.5) & obj).sum() / obj.sum().clamp_min(1))
+
+
+def span_residual(maps: torch.Tensor, coil_images: torch.Tensor) -> float:
+    """Relative part of coil images ``(..., coils, H, W)`` outside the maps' span, ‖c − S Sᴴ c‖ / ‖c‖
+    (0: the maps explain the coil images exactly)."""
+    proj = maps * (maps.conj() * coil_images).sum(-3, keepdim=True)
+    return float((coil_images - proj).norm() / coil_images.norm())
 
 
 #: readout rows of the calibration region (the full readout when shorter); 32–64 measured alike at 128²
@@ -90,9 +102,10 @@ def espirit(kspace: torch.Tensor, acs: tuple[int, int], *, kernel: tuple[int, in
     ``sigma``: the complex k-space noise σ per sample (None: estimated from ``kspace``); it sets the
     subspace threshold. ``crop``: maps are zero where the largest eigenvalue of the image-domain
     operator is below it (outside the object); a tuple of thresholds, largest first: the first whose maps
-    cover ``min_coverage`` of the object (``coverage``), else the last. With localised coils at low SNR the
+    cover ``min_coverage`` of the object (``coverage``, reported in the info), else the last. With localised coils at low SNR the
     eigenvalue falls below 0.8 inside the object, where a cropped map would zero the image."""
-    k = torch.as_tensor(kspace).to(torch.complex128).cpu()
+    k64 = torch.as_tensor(kspace).to(torch.complex64).cpu()
+    k = k64.to(torch.complex128)
     c, h, w = k.shape
     lo, hi = acs
     n_acs = hi - lo + 1
@@ -108,16 +121,13 @@ def espirit(kspace: torch.Tensor, acs: tuple[int, int], *, kernel: tuple[int, in
     if sigma is None:
         from mrirecon.physics.noise import estimate_sigma
 
-        mask = torch.zeros(w, dtype=torch.bool)
-        mask[(k != 0).any(0).any(0)] = True
-        try:
-            sigma = float(estimate_sigma(k.to(torch.complex64), mask).pow(2).mean().sqrt())
+        try:  # the sampled columns: those with any non-zero sample
+            sigma = float(estimate_sigma(k64, (k64 != 0).any(0).any(0)).pow(2).mean().sqrt())
         except ValueError:
             sigma = 0.0
     rows, cols = mat.shape
-    noise_sv = NOISE_MARGIN * sigma * (rows ** 0.5 + cols ** 0.5)
-    thresh = max(noise_sv, 1e-3 * float(s[0]))
-    v = vh[s > thresh]
+    noise_sv, floor = NOISE_MARGIN * sigma * (rows ** 0.5 + cols ** 0.5), 1e-3 * float(s[0])
+    v = vh[s > max(noise_sv, floor)]
     if len(v) == 0:
         raise ValueError("ESPIRiT: no calibration singular value above the noise level")
     # the image-domain operator Σ_k a_k a_kᴴ per pixel, a_k the coil-wise inverse FFT of kernel k, written as
@@ -144,18 +154,17 @@ def espirit(kspace: torch.Tensor, acs: tuple[int, int], *, kernel: tuple[int, in
         ev, vec = torch.linalg.eigh(block)
         maps[r:r + rows_per] = vec[..., -1].reshape(-1, w, c)
         lam[r:r + rows_per] = ev[..., -1].reshape(-1, w)
-    maps = maps.reshape(h * w, c)
-    maps = maps * torch.conj(maps[:, :1] / maps[:, :1].abs().clamp_min(1e-12))  # phase relative to coil 0
-    maps = maps.T.reshape(c, h, w)
-    info = {"kernel": [kh, kw], "calib": [nh, n_acs], "kernels_kept": len(v),
-            "noise_threshold": bool(noise_sv > 1e-3 * float(s[0]))}
+    maps = maps * torch.conj(maps[..., :1] / maps[..., :1].abs().clamp_min(1e-12))  # phase relative to coil 0
+    maps = maps.permute(2, 0, 1)
     crops = (crop,) if isinstance(crop, (int, float)) else tuple(crop)
-    kspace64 = k.to(torch.complex64)
+    obj = object_mask(k64)
     for cr in crops:
         out = normalise_maps(maps * (lam > cr))
-        if len(crops) == 1 or coverage(out, kspace64) >= min_coverage:
+        cov = coverage(out, k64, obj)
+        if cov >= min_coverage:
             break
-    info["crop"] = cr
+    info = {"kernel": [kh, kw], "calib": [nh, n_acs], "kernels_kept": len(v), "noise_threshold": bool(noise_sv > floor),
+            "crop": cr, "coverage": cov}
     return out, info
 
 
@@ -188,7 +197,7 @@ def estimate_maps(kspace: torch.Tensor, mask_cols: torch.Tensor | None = None, *
             if method == "espirit":
                 raise
         else:
-            cov = coverage(maps, kspace)
+            cov = einfo.pop("coverage")
             info.update(method="espirit", **einfo, coverage=round(cov, 4))
             if cov >= min_coverage or method == "espirit":
                 return maps, info

@@ -190,11 +190,8 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             op, target = SingleCoilMRI(mask), x
         else:
             maps = normalise_maps(raw)
-            if rc.use_estimated_maps(g):
-                try:
-                    maps = estimate_maps(k * mask, mask[0])[0]
-                except (np.linalg.LinAlgError, torch.linalg.LinAlgError, ValueError):  # a degenerate calibration: keep the true maps
-                    pass
+            if rc.use_estimated_maps(g):  # a calibration ESPIRiT cannot use falls back to low-resolution maps
+                maps = estimate_maps(k * mask, mask[0])[0]
             op = MultiCoilMRI(mask, maps[None])
             target = x * (raw.abs() ** 2).sum(0).sqrt()
         return op, k * mask, target
