@@ -3,6 +3,7 @@ behind it."""
 import math
 
 import pytest
+import numpy as np
 import torch
 
 from mrirecon.data.masks import EquiSpacedMaskFunc, PoissonMaskFunc, RandomMaskFunc, holdout_splits, mask_2d
@@ -256,6 +257,53 @@ def test_basic_recipe_ranges_and_training_with_the_noise_following_input():
             UNetTrainConfig(**bad)
 
 
+def test_basic_recipe_mask_families_and_estimated_maps():
+    """``mask_types`` draws a mask family per item (the family from the seed, the mask from a seed derived
+    from it, so the acceleration is not tied to the family); ``estimated_maps_prob`` feeds that share of the
+    multi-coil inputs through coil maps estimated from the undersampled k-space. The defaults keep the
+    earlier runs' items exactly."""
+    from mrirecon.data.masks import MixedMaskFunc, RandomMaskFunc as RMF
+    from mrirecon.train.datasets import UNetSliceDataset
+    from mrirecon.train.objectives import UNetTrainConfig, train_mask_func
+
+    mf = train_mask_func(UNetTrainConfig(mask_types=("random", "equispaced")))
+    assert isinstance(mf, MixedMaskFunc)
+    assert isinstance(train_mask_func(UNetTrainConfig()), RMF)
+    shape = (32, 256, 2)
+    kinds, combos = [], set()
+    for s in range(40):
+        m = mf(shape, seed=(0, s))[0].reshape(-1).numpy()
+        assert np.array_equal(m, mf(shape, seed=(0, s))[0].reshape(-1).numpy())  # reproducible
+        lines = np.flatnonzero(m)
+        equi = len(set(np.diff(lines[lines < 100]))) == 1  # evenly spaced away from the centre
+        accel = 4 if m.sum() > 256 / 6 else 8
+        kinds.append(equi)
+        combos.add((equi, accel))
+    assert 8 < sum(kinds) < 32  # both families drawn
+    assert len(combos) == 4  # every family with every acceleration
+    for bad in (dict(mask_types=("spiral",)), dict(mask_types=()), dict(estimated_maps_prob=1.5)):
+        with pytest.raises(ValueError):
+            UNetTrainConfig(**bad)
+
+    imgs = torch.stack([_phantom(1, s)[0].abs() for s in range(3)]).numpy()
+    spec = {"mode": "sense", "mu": 0.01, "iters": 5}
+    kw = dict(input_spec=spec, multicoil_prob=1.0, coils=(6, 6), radius=(0.8, 0.8), snr_db=(40.0, 40.0))
+    true = UNetSliceDataset(imgs, RMF([0.16], [4]), **kw)
+    est = UNetSliceDataset(imgs, RMF([0.16], [4]), estimated_maps_prob=1.0, **kw)
+    old = UNetSliceDataset(imgs, RMF([0.16], [4]), estimated_maps_prob=0.0, **kw)
+    op_t, y_t, x_t = true.measurement(0, (0, 1))
+    op_e, y_e, x_e = est.measurement(0, (0, 1))
+    assert torch.equal(y_t, y_e) and torch.equal(x_t, x_e)  # the same item, other maps
+    assert not torch.allclose(op_t.maps, op_e.maps)
+    assert torch.allclose(op_e.maps.abs().pow(2).sum(1)[:, 16, 16], torch.ones(1), atol=0.05)  # ESPIRiT-normalised
+    inp_o, _ = old.item(0, (0, 1))
+    assert torch.equal(inp_o, true.item(0, (0, 1))[0])
+    fixed = dict(kw, fixed_masks=True)  # validation items keep the true maps
+    held = UNetSliceDataset(imgs, RMF([0.16], [4]), estimated_maps_prob=1.0, **fixed)
+    assert torch.equal(held.measurement(0, (0,))[0].maps, UNetSliceDataset(imgs, RMF([0.16], [4]), **fixed)
+                       .measurement(0, (0,))[0].maps)
+
+
 def test_unet_card_states_the_basic_recipe_ranges_of_the_run():
     from mrirecon.train.export import unet_basic_data
 
@@ -264,6 +312,9 @@ def test_unet_card_states_the_basic_recipe_ranges_of_the_run():
     wide = unet_basic_data({"snr_range": [15.0, 55.0], "coil_range": [2, 16], "radius_range": [0.7, 1.6],
                             "multicoil_prob": 0.5})
     assert "2–16-coil" in wide and "15–55 dB" in wide and "radius 0.7–1.6" in wide and "50% single-coil" in wide
+    assert "fastMRI random," in wide and "estimated" not in wide
+    mixed = unet_basic_data({"mask_types": ["random", "equispaced"], "estimated_maps_prob": 0.5})
+    assert "fastMRI random / equispaced," in mixed and "50% of the multi-coil inputs use coil maps estimated" in mixed
 
 
 class _HalfWay(torch.nn.Module):

@@ -253,6 +253,24 @@ MASK_TYPES = {
 }
 
 
+class MixedMaskFunc:
+    """One of several mask functions per call: the family is drawn from the call's seed, and the chosen
+    function gets a seed derived from it (not the same seed, which would tie its own first draw — the
+    acceleration — to the family). Training draws masks of several families with this."""
+
+    def __init__(self, funcs: Sequence, names: Sequence[str] | None = None, seed: Optional[int] = None):
+        if not funcs:
+            raise ValueError("MixedMaskFunc needs at least one mask function")
+        self.funcs, self.names = list(funcs), list(names) if names is not None else None
+        self.rng = np.random.RandomState(seed)
+
+    def __call__(self, shape: Sequence[int], offset: Optional[int] = None, seed: Seed = None):
+        with _temp_seed(self.rng, seed):
+            k = self.rng.randint(len(self.funcs))
+            sub = int(self.rng.randint(2 ** 31 - 1))
+        return self.funcs[k](shape, offset=offset, seed=None if seed is None else sub)
+
+
 def create_mask_for_mask_type(mask_type_str: str, center_fractions: Sequence[float],
                               accelerations: Sequence[int]):
     """fastMRI's factory, extended with ``gaussian`` and ``poisson``."""

@@ -84,11 +84,13 @@ class UNetSliceDataset(torch.utils.data.Dataset):
     def __init__(self, images: np.ndarray, mask_func, seed: int = 0, fixed_masks: bool = False,
                  augment: bool = True, multicoil_prob: float = 0.5, snr_db: tuple[float, float] = (25.0, 40.0),
                  input_spec: dict | None = None, recipe=None, tissue: list | None = None,
-                 coils: tuple[int, int] = (4, 12), radius: tuple[float, float] = (1.0, 1.4)):
+                 coils: tuple[int, int] = (4, 12), radius: tuple[float, float] = (1.0, 1.4),
+                 estimated_maps_prob: float = 0.0):
         self.images = torch.from_numpy(np.asarray(images, np.float32))
         self.mask_func, self.seed, self.fixed, self.augment = mask_func, seed, fixed_masks, augment
         self.multicoil_prob, self.snr_db = multicoil_prob, tuple(float(v) for v in snr_db)
         self.coils, self.radius = tuple(int(v) for v in coils), tuple(float(v) for v in radius)
+        self.estimated_maps_prob = float(estimated_maps_prob)  # basic recipe: inputs through estimated maps
         self.input_spec = input_spec  # the network's meta["input"] (prepare_input)
         self.recipe = recipe  # data.robust.RobustRecipe: the wide distribution (None: the basic one)
         self.tissue = tissue  # per image its tissue probabilities or None (the recipe's tissue-class synthesis)
@@ -161,6 +163,12 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             op = SingleCoilMRI(mask[0])
             target = x
         k = _add_noise(k, sigma, g)
+        # drawn last and only when asked for, so that the other draws stay those of earlier runs
+        if op.num_coils > 1 and self.estimated_maps_prob > 0 and not self.fixed \
+                and float(torch.rand(1, generator=g)) < self.estimated_maps_prob:
+            from mrirecon.physics.coils import estimate_maps
+
+            op = MultiCoilMRI(mask[0], estimate_maps(k * mask, mask[0])[0][None])
         return op, k * mask, target
 
     def _pair(self, op, y: torch.Tensor, target: torch.Tensor):

@@ -65,8 +65,12 @@ def unet_basic_data(cfg: dict) -> str:
     mc = float(cfg.get("multicoil_prob", 0.5))
     acc = cfg.get("accelerations", (4, 8))
     cf = cfg.get("center_fractions", (0.08, 0.04))
+    kinds = " / ".join(cfg.get("mask_types", ("random",)))
+    est = float(cfg.get("estimated_maps_prob", 0.0))
+    est = (f"; {est:.0%} of the multi-coil inputs use coil maps estimated from the undersampled k-space (as at inference), "
+           "the rest the true maps") if est else ""
     return (f"; {1 - mc:.0%} single-coil, else {coils[0]}–{coils[1]}-coil birdcage maps (radius {radius[0]:g}–{radius[1]:g} "
-            f"of the field of view), complex noise {snr[0]:g}–{snr[1]:g} dB. Masks: fastMRI random,\n"
+            f"of the field of view), complex noise {snr[0]:g}–{snr[1]:g} dB{est}. Masks: fastMRI {kinds},\n"
             f"  R ∈ {{{', '.join(str(int(r)) for r in acc)}}} with centre fractions {' / '.join(f'{c:g}' for c in cf)}, "
             "drawn on the fly.")
 

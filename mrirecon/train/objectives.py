@@ -103,6 +103,12 @@ class UNetTrainConfig(TrainConfig):
     val_slices: int = field(48, "validation slices")
     loss: str = field("l1", "l1 or ssim")
     accelerations: tuple[int, ...] = field((4, 8), "accelerations drawn per item")
+    mask_types: tuple[str, ...] = field(("random",), "basic recipe: mask families drawn per training item (random, "
+                                                     "equispaced, gaussian, ...; data.masks.MASK_TYPES); validation "
+                                                     "keeps fixed random masks")
+    estimated_maps_prob: float = field(0.0, "basic recipe: share of multi-coil training items whose input uses coil "
+                                            "maps estimated from the undersampled k-space (physics.coils.estimate_maps, "
+                                            "as at inference) instead of the true maps")
     center_fractions: tuple[float, ...] = field((0.08, 0.04), "centre fraction per acceleration")
     multicoil_prob: float = field(0.5, "fraction of multi-coil (birdcage coils, --coil-range) items")
     snr_range: tuple[float, ...] = field((25.0, 40.0), "basic recipe: lowest and highest SNR (dB) of the training items "
@@ -131,6 +137,13 @@ class UNetTrainConfig(TrainConfig):
                                  f"got {list(v)}")
         if self.sense_sigma_ref is not None and not self.sense_sigma_ref > 0:
             raise ValueError(f"sense_sigma_ref must be positive, got {self.sense_sigma_ref}")
+        from mrirecon.data.masks import MASK_TYPES
+
+        bad = [t for t in self.mask_types if t not in MASK_TYPES]
+        if not self.mask_types or bad:
+            raise ValueError(f"mask_types must name mask families of {sorted(MASK_TYPES)}, got {list(self.mask_types)}")
+        if not 0.0 <= self.estimated_maps_prob <= 1.0:
+            raise ValueError(f"estimated_maps_prob must be in [0, 1], got {self.estimated_maps_prob}")
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -173,6 +186,18 @@ def warm_start_unet(path: str, cond_chans: int):
     return new
 
 
+def train_mask_func(c):
+    """The basic recipe's training masks: fastMRI random (the default, as before), or a draw per item
+    over ``c.mask_types`` (``data.masks.MixedMaskFunc``), each with the configured R / centre fractions."""
+    from mrirecon.data.masks import MixedMaskFunc, RandomMaskFunc, create_mask_for_mask_type
+
+    types = tuple(getattr(c, "mask_types", ("random",)))
+    if types == ("random",):
+        return RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
+    return MixedMaskFunc([create_mask_for_mask_type(t, list(c.center_fractions), list(c.accelerations)) for t in types],
+                         types)
+
+
 class UNetObjective(Objective):
     """Masks drawn on the fly (fastMRI random, the configured R and centre fractions), half the items
     single-coil and half 4–12-coil SENSE; the input made by ``models.unet.network_input``; validation
@@ -210,7 +235,7 @@ class UNetObjective(Objective):
 
         super().setup(device)
         c = self.cfg
-        train_mf = RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
+        train_mf = train_mask_func(c)
         self.train_src, val_src = open_sources(c, train_mf, None, self.input_spec(), log=say)
         self.val = {}
         n = len(val_src)
@@ -303,7 +328,8 @@ class UNetObjective(Objective):
         return {**super().meta(state), "input": spec, "train_size": c.size,
                 "data": "prepared packaged T1 volumes (train split), val: Colin27",
                 "recipe": c.recipe,
-                "masks": (f"fastMRI random R={list(c.accelerations)} cf={list(c.center_fractions)}" if c.recipe == "basic"
+                "masks": (f"fastMRI {' / '.join(c.mask_types)} R={list(c.accelerations)} cf={list(c.center_fractions)}"
+                          if c.recipe == "basic"
                           else "robust recipe: random / equispaced / Gaussian, R 2-10, cf 0.32/R")}
 
     def best_meta(self, val):
