@@ -59,7 +59,7 @@ def simulate_cell(images, coils, radius, snr, R, mask_kind, seed=0):
 
 
 def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None,
-             unet_options=None):
+             unet_options=None, diffusion_options=None):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.eval.metrics import evaluate_volume
     from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
@@ -114,6 +114,12 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
     if "ccdf-estimate" in methods:  # the noise estimate alone behind the auto weight (before dc_noise=cv)
         add("ccdf dc estimate" + tag, lambda: ccdf.solve(op, y, prior, init=net, generator=gens(),
                                                          options=ccdf.CCDFOptions(dc_weight="auto", dc_noise="estimate")).image)
+    if "diffusion" in methods:  # full reverse diffusion (100 steps unless --diffusion-options says otherwise)
+        from mrirecon.recon import diffusion
+
+        kw = {"steps": 100, **(diffusion_options or {})}
+        add("diffusion" + tag, lambda: diffusion.solve(op, y, prior, generator=gens(),
+                                                       options=diffusion.DiffusionOptions(**kw)).image)
     if "red-diff" in methods and slow:
         add("red-diff", lambda: red_diff.solve(op, y, prior, init=net, generator=gens(),
                                                options=red_diff.REDDiffOptions(obs_weight=1.0)).image)
@@ -231,6 +237,9 @@ def main():
                    help="KEY=VALUE,... of the 'unet+dc cv' column's UNetOptions (e.g. passes=2; with --tag)")
     p.add_argument("--ccdf-options", default=None,
                    help="more options of the 'ccdf dc auto' column, e.g. 'steps=20,t0=0.07' (default: CCDF's)")
+    p.add_argument("--diffusion-options", default=None,
+                   help="options of the 'diffusion' column (method diffusion; default steps=100), e.g. "
+                        "'steps=100,spacing=quadratic'")
     p.add_argument("--issue16", action="store_true", help="with --table: issue 16's targets for the columns tagged --tag")
     a = p.parse_args()
     if a.table is not None:
@@ -265,6 +274,10 @@ def main():
     CCDFOptions(**ccdf_options)  # a bad option fails here, before any cell runs
     unet_options = dict(parse_assignment(x) for x in filter(None, (a.unet_options or "").split(",")))
     UNetOptions(**unet_options)
+    from mrirecon.recon.diffusion import DiffusionOptions
+
+    diffusion_options = dict(parse_assignment(x) for x in filter(None, (a.diffusion_options or "").split(",")))
+    DiffusionOptions(**diffusion_options)
     nets = (load_model(a.unet or weights_dir("unet")), DiffusionPrior.load(a.prior or weights_dir("prior")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +297,8 @@ def main():
                             t = time.time()
                             slow = mk == "random" and radius in (0.0, float(a.radii.split(",")[0]))
                             m, extra = run_cell(imgs, coils, radius or 1.2, snr, R, mk, methods, nets, slow=slow,
-                                                tag=a.tag, ccdf_options=ccdf_options, unet_options=unet_options)
+                                                tag=a.tag, ccdf_options=ccdf_options, unet_options=unet_options,
+                                                diffusion_options=diffusion_options)
                             rows.append({"contrast": contrast, "snr": snr, "coils": coils, "radius": radius, "R": R,
                                          "mask": mk, "methods": m, **extra, "seconds": round(time.time() - t, 1)})
                             out.write_text(json.dumps(rows, indent=1))

@@ -68,6 +68,15 @@ def tissue_of(tissue: list | None, i: int) -> torch.Tensor | None:
     return None if t is None else torch.from_numpy(np.asarray(t, np.float32))
 
 
+def combined_target(maps: torch.Tensor, coil_images: torch.Tensor) -> torch.Tensor:
+    """The training target of an input made with estimated coil maps: the noise-free coil images combined
+    with those maps, Σ_c conj(S_c) c_c. ESPIRiT maps carry a phase of their own (relative to a reference
+    coil), so the image they reconstruct has that phase, not the simulated one: a target with the true
+    phase would teach the network a phase it cannot see. Its magnitude is the RSS image wherever the maps
+    span the coil images."""
+    return (maps.conj() * coil_images).sum(0)
+
+
 class UNetSliceDataset(torch.utils.data.Dataset):
     """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W))``.
 
@@ -168,7 +177,8 @@ class UNetSliceDataset(torch.utils.data.Dataset):
                 and float(torch.rand(1, generator=g)) < self.estimated_maps_prob:
             from mrirecon.physics.coils import estimate_maps
 
-            op = MultiCoilMRI(mask[0], estimate_maps(k * mask, mask[0])[0][None])
+            maps = estimate_maps(k * mask, mask[0])[0]
+            op, target = MultiCoilMRI(mask[0], maps[None]), combined_target(maps, raw * x[None])
         return op, k * mask, target
 
     def _pair(self, op, y: torch.Tensor, target: torch.Tensor):
@@ -198,10 +208,11 @@ class UNetSliceDataset(torch.utils.data.Dataset):
             op, target = SingleCoilMRI(mask), x
         else:
             maps = normalise_maps(raw)
+            target = x * (raw.abs() ** 2).sum(0).sqrt()
             if rc.use_estimated_maps(g):  # a calibration ESPIRiT cannot use falls back to low-resolution maps
                 maps = estimate_maps(k * mask, mask[0])[0]
+                target = combined_target(maps, raw * x[None])
             op = MultiCoilMRI(mask, maps[None])
-            target = x * (raw.abs() ** 2).sum(0).sqrt()
         return op, k * mask, target
 
 
