@@ -102,7 +102,8 @@ def test_consistency_on_sampled_lines(name, problem, prior, tiny_unet):
 
 def test_ccdf_t0_one_zero_init_is_full_diffusion(prior):
     op, y = PROBLEMS["single"]
-    same = dict(steps=7, eta=1.0, dc_mode="replace", dc_weight=1.0, sigma_scale=1.0, diffpir_zeta=1.0)
+    same = dict(steps=7, eta=1.0, dc_mode="replace", dc_weight=1.0, sigma_scale=1.0, diffpir_zeta=1.0,
+                spacing="linear", dc_lambda=1.0)
     a = ccdf.solve(op, y, prior, init="zeros", options=ccdf.CCDFOptions(t0=1.0, **same), generator=gens(3, y))
     b = diffusion.solve(op, y, prior, options=diffusion.DiffusionOptions(**same), generator=gens(3, y))
     assert torch.equal(a.image, b.image) and a.nfe == b.nfe == 7
