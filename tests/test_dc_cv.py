@@ -281,6 +281,8 @@ def test_basic_recipe_mask_families_and_estimated_maps():
         combos.add((equi, accel))
     assert 8 < sum(kinds) < 32  # both families drawn
     assert len(combos) == 4  # every family with every acceleration
+    with pytest.raises(ValueError):
+        MixedMaskFunc([])
     for bad in (dict(mask_types=("spiral",)), dict(mask_types=()), dict(estimated_maps_prob=1.5)):
         with pytest.raises(ValueError):
             UNetTrainConfig(**bad)

@@ -258,10 +258,10 @@ class MixedMaskFunc:
     function gets a seed derived from it (not the same seed, which would tie its own first draw — the
     acceleration — to the family). Training draws masks of several families with this."""
 
-    def __init__(self, funcs: Sequence, names: Sequence[str] | None = None, seed: Optional[int] = None):
+    def __init__(self, funcs: Sequence, seed: Optional[int] = None):
         if not funcs:
             raise ValueError("MixedMaskFunc needs at least one mask function")
-        self.funcs, self.names = list(funcs), list(names) if names is not None else None
+        self.funcs = list(funcs)
         self.rng = np.random.RandomState(seed)
 
     def __call__(self, shape: Sequence[int], offset: Optional[int] = None, seed: Seed = None):

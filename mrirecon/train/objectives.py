@@ -194,8 +194,7 @@ def train_mask_func(c):
     types = tuple(getattr(c, "mask_types", ("random",)))
     if types == ("random",):
         return RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
-    return MixedMaskFunc([create_mask_for_mask_type(t, list(c.center_fractions), list(c.accelerations)) for t in types],
-                         types)
+    return MixedMaskFunc([create_mask_for_mask_type(t, list(c.center_fractions), list(c.accelerations)) for t in types])
 
 
 class UNetObjective(Objective):
