@@ -268,16 +268,16 @@ def main():
     from mrirecon.recon.options import parse_assignment
     from mrirecon.resources import weights_dir
 
-    ccdf_options = dict(parse_assignment(x) for x in filter(None, (a.ccdf_options or "").split(",")))
-    if a.ccdf_t0 is not None:
-        ccdf_options.setdefault("t0", a.ccdf_t0)
-    CCDFOptions(**ccdf_options)  # a bad option fails here, before any cell runs
-    unet_options = dict(parse_assignment(x) for x in filter(None, (a.unet_options or "").split(",")))
-    UNetOptions(**unet_options)
     from mrirecon.recon.diffusion import DiffusionOptions
 
-    diffusion_options = dict(parse_assignment(x) for x in filter(None, (a.diffusion_options or "").split(",")))
-    DiffusionOptions(**diffusion_options)
+    def checked(text, cls, **extra):  # KEY=VALUE,... -> options dict; a bad option fails here, before any cell runs
+        opts = {**extra, **dict(parse_assignment(x) for x in filter(None, (text or "").split(",")))}
+        cls(**opts)
+        return opts
+
+    ccdf_options = checked(a.ccdf_options, CCDFOptions, **({} if a.ccdf_t0 is None else {"t0": a.ccdf_t0}))
+    unet_options = checked(a.unet_options, UNetOptions)
+    diffusion_options = checked(a.diffusion_options, DiffusionOptions)
     nets = (load_model(a.unet or weights_dir("unet")), DiffusionPrior.load(a.prior or weights_dir("prior")))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,16 @@ def combined_target(maps: torch.Tensor, coil_images: torch.Tensor) -> torch.Tens
     return (maps.conj() * coil_images).sum(0)
 
 
+def estimated_maps_item(y: torch.Tensor, mask: torch.Tensor, coil_images: torch.Tensor):
+    """``(operator, target)`` of a multi-coil item whose input goes through coil maps estimated from its
+    undersampled k-space ``y`` (``physics.coils.estimate_maps``, as at inference; a calibration ESPIRiT
+    cannot use falls back to low-resolution maps), with the target those maps reconstruct."""
+    from mrirecon.physics.coils import estimate_maps
+
+    maps = estimate_maps(y, mask.reshape(-1, mask.shape[-1])[0])[0]  # the sampled columns: one row of the mask
+    return MultiCoilMRI(mask, maps[None]), combined_target(maps, coil_images)
+
+
 class UNetSliceDataset(torch.utils.data.Dataset):
     """Pairs for the feed-forward U-Net: ``(input (2, H, W), target (2, H, W))``.
 
@@ -175,10 +185,7 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         # drawn last and only when asked for, so that the other draws stay those of earlier runs
         if op.num_coils > 1 and self.estimated_maps_prob > 0 and not self.fixed \
                 and float(torch.rand(1, generator=g)) < self.estimated_maps_prob:
-            from mrirecon.physics.coils import estimate_maps
-
-            maps = estimate_maps(k * mask, mask[0])[0]
-            op, target = MultiCoilMRI(mask[0], maps[None]), combined_target(maps, raw * x[None])
+            op, target = estimated_maps_item(k * mask, mask[0], raw * x[None])
         return op, k * mask, target
 
     def _pair(self, op, y: torch.Tensor, target: torch.Tensor):
@@ -192,7 +199,6 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         exactly as ``mrirecon reconstruct`` does, the others the true (normalised) maps."""
         from mrirecon.data.masks import mask_2d
         from mrirecon.data.robust import noise_sigma
-        from mrirecon.physics.coils import estimate_maps
         from mrirecon.physics.operators import normalise_maps
 
         rc = recipe or self.recipe
@@ -206,13 +212,10 @@ class UNetSliceDataset(torch.utils.data.Dataset):
         k = _add_noise(fft2c(x if raw is None else raw * x[None]), sigma, g)
         if raw is None:
             op, target = SingleCoilMRI(mask), x
+        elif rc.use_estimated_maps(g):
+            op, target = estimated_maps_item(k * mask, mask, raw * x[None])
         else:
-            maps = normalise_maps(raw)
-            target = x * (raw.abs() ** 2).sum(0).sqrt()
-            if rc.use_estimated_maps(g):  # a calibration ESPIRiT cannot use falls back to low-resolution maps
-                maps = estimate_maps(k * mask, mask[0])[0]
-                target = combined_target(maps, raw * x[None])
-            op = MultiCoilMRI(mask, maps[None])
+            op, target = MultiCoilMRI(mask, normalise_maps(raw)[None]), x * (raw.abs() ** 2).sum(0).sqrt()
         return op, k * mask, target
 
 

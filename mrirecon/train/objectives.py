@@ -187,14 +187,13 @@ def warm_start_unet(path: str, cond_chans: int):
 
 
 def train_mask_func(c):
-    """The basic recipe's training masks: fastMRI random (the default, as before), or a draw per item
-    over ``c.mask_types`` (``data.masks.MixedMaskFunc``), each with the configured R / centre fractions."""
-    from mrirecon.data.masks import MixedMaskFunc, RandomMaskFunc, create_mask_for_mask_type
+    """The basic recipe's training masks: one mask function per family of ``c.mask_types`` with the
+    configured R / centre fractions; several families are drawn per item (``data.masks.MixedMaskFunc``),
+    a single one (the default, random) is used as it is, so its masks are those of earlier runs."""
+    from mrirecon.data.masks import MixedMaskFunc, create_mask_for_mask_type
 
-    types = tuple(getattr(c, "mask_types", ("random",)))
-    if types == ("random",):
-        return RandomMaskFunc(list(c.center_fractions), list(c.accelerations))
-    return MixedMaskFunc([create_mask_for_mask_type(t, list(c.center_fractions), list(c.accelerations)) for t in types])
+    funcs = [create_mask_for_mask_type(t, list(c.center_fractions), list(c.accelerations)) for t in c.mask_types]
+    return funcs[0] if len(funcs) == 1 else MixedMaskFunc(funcs)
 
 
 class UNetObjective(Objective):

@@ -193,7 +193,7 @@ def open_sources(cfg, mask_func=None, val_mask_func=None, input_spec=None, log=p
                     log(f"tissue probability maps for {n_maps} of {len(tissue)} training slices (tissue-class synthesis)")
         basic = {k: tuple(getattr(cfg, f)) for k, f in (("snr_db", "snr_range"), ("coils", "coil_range"),
                                                          ("radius", "radius_range")) if hasattr(cfg, f)}
-        if getattr(cfg, "estimated_maps_prob", 0.0):
+        if hasattr(cfg, "estimated_maps_prob"):
             basic["estimated_maps_prob"] = float(cfg.estimated_maps_prob)
         return (PreparedSource(train, mask_func, input_spec, getattr(cfg, "multicoil_prob", 0.5), recipe=recipe,
                                tissue=tissue, basic=basic),
