@@ -87,6 +87,21 @@ class _Fixed(torch.nn.Module):
         return self.out + 0 * self.w
 
 
+class _Equivariant(torch.nn.Module):
+    """A stand-in network that returns the given images fitted to the input's scale (least squares), as a
+    trained network, which sees peak-normalised inputs, follows the scale of the lines it is given."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.unit = complex_to_channels(images)
+        self.meta = {}
+
+    def forward(self, x):
+        a = (x[:, :2] * self.unit).flatten(1).sum(1) / self.unit.pow(2).flatten(1).sum(1)
+        return self.unit * a[:, None, None, None] + 0 * self.w
+
+
 def _problem(noise):
     m, _ = mask_2d(RandomMaskFunc([0.15], [2]), (H, H), seed=2)
     op = MultiCoilMRI(m, _maps())
@@ -109,16 +124,25 @@ def test_cv_trusts_clean_data_over_a_poor_network():
     assert r.info["dc_mu"] == [float(v) for v in mu] and r.nfe == max(r.info["passes"]) + folds + 2 * folds
     err = lambda z: float((z - x).norm() / x.norm())  # noqa: E731
     assert err(r.image) < 0.5 * err(0.5 * x.roll(3, -1))
+    assert "dc_l1_mu" not in r.info  # dc_l1 is off by default
+    # clean data, a poor network: the held-out lines prefer compressed sensing to the CG solve around it
+    l1 = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto"))
+    assert all(m is not None for m in l1.info["dc_l1_mu"]) and l1.nfe == r.nfe + folds  # dc_l1's sets: one each
+    assert err(l1.image) < err(r.image)
 
 
 def test_cv_trusts_a_good_network_over_noisy_data():
     op, x, y = _problem(noise=0.3)
-    _, scale = prepare_input(op, y, None)
-    net = _Fixed(x, scale)  # the truth itself
+    net = _Equivariant(x)  # the truth itself, at the scale of the lines it sees
     mu, _ = cv_dc_mu(op, y, net, UNetOptions())
     assert (mu >= 1.0).all(), mu
     r = unet_solver.solve(op, y, net)
     assert all(v is None or v >= 1.0 for v in r.info["dc_mu"])
+    # a good network on noisy data: CS replaces the CG solve only with the strongest pull towards the network
+    # (the wavelet term then removes noise the CG solve leaves), and is no worse
+    l1 = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto"))
+    assert all(m is None or m == max(unet_solver.L1_MUS) for m in l1.info["dc_l1_mu"])
+    assert float((l1.image - x).norm()) <= float((r.image - x).norm())
     trusting = op.cg_solve(y, r.image, 1e-3, 20)  # what trusting the data would give
     assert float((r.image - x).norm()) < 0.5 * float((trusting - x).norm())
 
@@ -218,6 +242,37 @@ def test_sense_input_weight_follows_noise_beyond_the_training_range():
     assert torch.allclose(torch.tensor(r.info["input_mu"]), mu.float(), rtol=1e-5)  # recorded per slice
     r = unet_solver.solve(op2, y2, net, options=UNetOptions(dc_mu="auto", input_mu="trained"))
     assert r.info["input_mu"] == [0.01, 0.01]
+
+
+def test_sense_input_weight_follows_noise_both_ways_with_mu_min():
+    """With ``mu_min`` as well, the weight is mu (σ_n / sigma_ref)² both ways, clamped to [mu_min, ∞): clean
+    data get a less regularised CG-SENSE input, which keeps more of the image."""
+    from mrirecon.models.unet import sense_input_mu
+
+    spec = {"mode": "sense", "mu": 0.01, "iters": 30, "sigma_ref": 0.02}
+    both = {**spec, "mu_min": 1e-4}
+    got = sense_input_mu(both, torch.tensor([0.001, 0.01, 0.02, 0.06]))
+    assert torch.allclose(got, torch.tensor([1e-4, 0.0025, 0.01, 0.09]))
+    assert torch.allclose(sense_input_mu(spec, torch.tensor([0.001, 0.06])), torch.tensor([0.01, 0.09]))
+    op, x, y = _problem(noise=1e-4)
+    op.with_noise(op.estimate_noise(y))
+    info_a, info_b = {}, {}
+    a, sa = prepare_input(op, y, spec, info_a)
+    b, sb = prepare_input(op, y, both, info_b)
+    assert info_a["input_mu"] == [0.01, 0.01] and all(m < 0.01 for m in info_b["input_mu"])
+    err = lambda z, s: float((z * s[:, None, None] - x).norm() / x.norm())  # noqa: E731
+    assert err(b, sb) < err(a, sa)
+    from mrirecon.train import UNetTrainConfig
+
+    with pytest.raises(ValueError, match="sense_mu_min"):
+        UNetTrainConfig(sense_mu_min=1e-4)  # needs sense_sigma_ref
+    with pytest.raises(ValueError, match="sense_mu_min"):
+        UNetTrainConfig(sense_sigma_ref=0.02, sense_mu_min=0.1)  # above sense_mu
+    cfg = UNetTrainConfig(sense_sigma_ref=0.02, sense_mu_min=1e-4, sense_iters=30)
+    from mrirecon.train.objectives import UNetObjective
+
+    assert UNetObjective(cfg).input_spec() == {"mode": "sense", "mu": 0.01, "iters": 30, "sigma_ref": 0.02,
+                                               "mu_min": 1e-4}
 
 
 def test_training_records_the_input_noise_reference():

@@ -1,5 +1,6 @@
 """Networks: save/load round trips, clear mismatch errors, and resumable tiny training runs."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -85,6 +86,31 @@ def test_unet_training_step_resume(tiny_data, tmp_path):
     assert "resumed from" in (tmp_path / "u" / "train.log").read_text()
     after = load_model(tmp_path / "u" / "best").state_dict()
     assert after.keys() == before.keys()
+
+
+def test_psnr_loss_is_minus_mean_item_psnr_and_weighs_items_by_relative_error(tiny_data, tmp_path):
+    from mrirecon.train import UNetTrainConfig, train_unet
+    from mrirecon.train.objectives import psnr_loss
+
+    g = torch.Generator().manual_seed(0)
+    tgt = torch.rand(3, 2, 16, 16, generator=g)
+    err = torch.randn(3, 2, 16, 16, generator=g) * torch.tensor([0.1, 0.01, 0.001])[:, None, None, None]
+    mse = err.pow(2).flatten(1).mean(1)
+    assert torch.isclose(psnr_loss(tgt + err, tgt), (10 * torch.log10(mse + 1e-8)).mean(), rtol=1e-5)
+    # each item's gradient is its MSE gradient over its MSE: relative to its own error, the item with 100x
+    # less error pulls as hard (gradient norm x RMS error is the same for all three)
+    pred = (tgt + err).requires_grad_()
+    psnr_loss(pred, tgt).backward()
+    rel = pred.grad.flatten(1).norm(dim=1) * mse.sqrt()
+    assert float(rel.max() / rel.min()) < 1.05, rel  # (the MSE floor 1e-8 moves the last by 1 %)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        UNetTrainConfig(loss="l2")
+    cfg = UNetTrainConfig(data=str(tiny_data), size=32, out=str(tmp_path / "p"), chans=4, num_pool_layers=2,
+                          batch_size=2, steps=2, val_every=2, checkpoint_every=2, val_slices=4, threads=1, device="cpu",
+                          loss="psnr")
+    train_unet(cfg, log=None)
+    hist = json.loads((tmp_path / "p" / "last" / "state.json").read_text())["history"]
+    assert hist[-1]["loss"] < 0 and math.isfinite(hist[-1]["loss"])  # 10 log10 MSE of images in [0, 1]
 
 
 def test_prior_training_resume_equals_uninterrupted(tiny_data, tmp_path):

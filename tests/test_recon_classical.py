@@ -49,3 +49,27 @@ def test_cs_is_deterministic_and_leaves_numpy_state_alone(sim_files):
     np.random.seed(7)  # another global state: CS does not depend on it
     b = cs.solve(op, k * m, options=cs.CSOptions(max_iter=10)).image
     assert torch.equal(a, b)
+
+
+def test_l1_wavelet_solve_with_a_reference_nests_cs_and_the_reference(sim_files):
+    """argmin ½|Ax-y|² + μ/2|x-r|² + λ|Ψx|₁: μ 0 is CS exactly; a large μ stays at the reference; between,
+    a reference nearer the truth than CS's result pulls the solution towards the truth."""
+    from mrirecon.recon.common import measurement_scale
+    from mrirecon.recon.cs import l1_wavelet_solve
+
+    f = FastMRIFile(sim_files[1])
+    k = f.read_kspace(slice(0, 1))
+    m, _ = mask_2d(RandomMaskFunc([0.08], [6]), k.shape, seed=0)
+    op = MultiCoilMRI(m, torch.stack([estimate_maps(k[0] * m, m[0])[0]]))
+    y = k * m
+    scale = measurement_scale(op, y)
+    plain = cs.solve(op, y, options=cs.CSOptions(lamda=1e-3, max_iter=30)).image
+    same = l1_wavelet_solve(op, y, 1e-3, scale, reference=torch.zeros_like(plain), mu=0.0, max_iter=30)
+    assert torch.equal(same, plain)
+    full = MultiCoilMRI(torch.ones_like(m), op.maps)
+    ref = full.cg_solve(k, full.adjoint(k), 1e-6, 30)  # the fully sampled SENSE image
+    pulled = l1_wavelet_solve(op, y, 1e-3, scale, reference=ref, mu=1e4, max_iter=30)
+    assert float((pulled - ref).norm() / ref.norm()) < 1e-2
+    between = l1_wavelet_solve(op, y, 1e-3, scale, reference=ref, mu=0.1, max_iter=30)
+    err = lambda z: float((z - ref).norm())  # noqa: E731
+    assert err(between) < 0.8 * err(plain)

@@ -150,12 +150,18 @@ def sense_input_mu(spec: dict, sigma_n: torch.Tensor | None) -> torch.Tensor | f
     percentile) of σ_n over the network's multi-coil training inputs (``input_noise_reference``).
     Inside that range the input is exactly what training made. Beyond it the weight grows with σ_n², so
     the input's noise stays near what the network learnt to remove, instead of g-factor-amplified noise
-    it has never seen. The weight is never lowered below ``mu``."""
+    it has never seen. The weight is never lowered below ``mu`` — unless ``spec`` has ``mu_min`` (a
+    network trained so): then μ = mu · (σ_n / sigma_ref)² both ways, clamped to ``[mu_min, ∞)``, so
+    cleaner data get a less regularised input that keeps the detail a fixed weight smooths away
+    (the weight of a Wiener / MAP estimate is proportional to the noise variance)."""
     mu = float(spec.get("mu", 0.01))
     ref = spec.get("sigma_ref")
     if not ref or sigma_n is None:
         return mu
-    return mu * (sigma_n.float() / float(ref)).pow(2).clamp_min(1.0)
+    ratio2 = (sigma_n.float() / float(ref)).pow(2)
+    if spec.get("mu_min") is not None:
+        return (mu * ratio2).clamp_min(float(spec["mu_min"]))
+    return mu * ratio2.clamp_min(1.0)
 
 
 def prepare_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,7 +182,7 @@ def prepare_input(physics, y: torch.Tensor, spec: dict | None, info: dict | None
         s = physics.noise_level(y) if spec.get("sigma_ref") else None
         if s is not None:
             raised = sense_input_mu(spec, s / xin.abs().flatten(1).amax(1).clamp_min(1e-12))
-            if bool((raised > base).any()):
+            if bool((raised != base).any()):
                 mus = raised.tolist()
                 xin = physics.cg_solve(y, x0, raised, iters)
         if info is not None:

@@ -55,9 +55,10 @@ SAFE_LOG2_RANGE = 40  # k-space peaks within 2^±40 (~1e±12) are used as they a
 
 
 #: per-slice facts a solver reports in ``Result.info`` that a file's record keeps: the U-Net's data-consistency
-#: weight (``None``: no consistency), its CG-SENSE input's weight, its passes and CCDF's noise level validated on
+#: weight (``None``: no consistency), its CG-SENSE input's weight, its passes, the weight of its estimate in the
+#: L1-wavelet consistency solve (``dc_l1_mu``; ``None``: the CG solve kept) and CCDF's noise level validated on
 #: held-out k-space
-PER_SLICE_FACTS = ("dc_mu", "input_mu", "passes", "noise_sigma_validated")
+PER_SLICE_FACTS = ("dc_mu", "input_mu", "passes", "dc_l1_mu", "noise_sigma_validated")
 
 
 def power_of_two_scale(y: torch.Tensor) -> float:

@@ -106,6 +106,11 @@ def main(argv=None) -> int:
         export_srnet(Path(a.srnet), dest, a.half, a.sr_bench)
     return 0
 
+def _loss_text(loss: str) -> str:
+    return {"psnr": "PSNR (the mean over items of 10 log10 MSE: each item counts by its dB)",
+            "ssim": "1 - SSIM + 0.1 L1"}.get(loss, "L1")
+
+
 def export_unet(run: Path, dest: Path, half: bool) -> None:
     net = load_model(_pick(run))
     meta = dict(net.meta)
@@ -124,12 +129,12 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
   zero-filled image for single-coil data; for multi-coil data {json.dumps(meta.get("input", {"mode": "adjoint"}))}
   ("sense": CG-SENSE argmin |Ax-y|^2 + mu|x|^2, iters CG steps, so parallel imaging unfolds the aliasing first;
   sigma_ref: the 95th percentile of the training inputs' sigma_n, above which inference raises mu with sigma_n^2,
-  models.unet.sense_input_mu).
+  models.unet.sense_input_mu; with mu_min, mu follows sigma_n^2 both ways, down to mu_min).
 - Training history: {json.dumps(state.get("switches", []))} (switches of input mode or training recipe: trained on
   A^H y inputs until step 1550, then fine-tuned on the CG-SENSE inputs, and from the recipe switch on the robust
   distribution; the best checkpoint is chosen after the last switch).
 - Data: {data}
-- Loss: L1.
+- Loss: {_loss_text(state.get("config", {}).get("loss", "l1"))}.
 - Selected checkpoint: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation PSNR),
   wall time {meta.get('wall_seconds')} s at that step on 1 CPU thread (2-core machine, sharing it with the prior's training).
 - Validation (48 Colin27 slices, magnitude PSNR / SSIM at the network scale; R4 / R8: fixed random masks,

@@ -101,7 +101,10 @@ class UNetTrainConfig(TrainConfig):
     num_pool_layers: int = field(4, "down-sampling levels")
     lr_decay_steps: int = field(6000, "lr × 0.1 after this many steps")
     val_slices: int = field(48, "validation slices")
-    loss: str = field("l1", "l1 or ssim")
+    loss: str = field("l1", "l1 (mean absolute error over the batch's pixels), ssim (1 - SSIM + 0.1 l1) or psnr "
+                            "(the mean over items of each item's 10 log10 MSE, i.e. minus its PSNR up to a constant: "
+                            "every item counts by its dB, so a nearly clean high-SNR input weighs as much as a noisy "
+                            "one)")
     accelerations: tuple[int, ...] = field((4, 8), "accelerations drawn per item")
     mask_types: tuple[str, ...] = field(("random",), "basic recipe: mask families drawn per training item (random, "
                                                      "equispaced, gaussian, ...; data.masks.MASK_TYPES); validation "
@@ -123,6 +126,10 @@ class UNetTrainConfig(TrainConfig):
                                                 "this noise level (models.unet.sense_input_mu); none: the fixed weight, "
                                                 "and the 95th percentile of the training inputs' sigma_n is recorded "
                                                 "for inference")
+    sense_mu_min: float | None = field(None, "CG-SENSE input with sense_sigma_ref: let the weight follow the noise both "
+                                             "ways, mu = sense_mu (sigma_n / sense_sigma_ref)^2 clamped to [this, inf), "
+                                             "so cleaner data get a less regularised input (give sense_iters enough CG "
+                                             "steps); none: never below sense_mu")
     noise_cond: bool = field(False, "condition the network on the noise level estimated from the k-space (an extra "
                                     "input map, models.unet.network_input); false: noise-blind")
     init_from: str | None = field(None, "start a fresh run from these U-Net weights (its architecture; a noise "
@@ -137,6 +144,10 @@ class UNetTrainConfig(TrainConfig):
                                  f"got {list(v)}")
         if self.sense_sigma_ref is not None and not self.sense_sigma_ref > 0:
             raise ValueError(f"sense_sigma_ref must be positive, got {self.sense_sigma_ref}")
+        if self.sense_mu_min is not None and (not self.sense_mu_min > 0 or self.sense_mu_min > self.sense_mu
+                                              or self.sense_sigma_ref is None):
+            raise ValueError(f"sense_mu_min must be positive, at most sense_mu ({self.sense_mu}), and needs "
+                             f"sense_sigma_ref; got {self.sense_mu_min}")
         from mrirecon.data.masks import MASK_TYPES
 
         bad = [t for t in self.mask_types if t not in MASK_TYPES]
@@ -144,6 +155,22 @@ class UNetTrainConfig(TrainConfig):
             raise ValueError(f"mask_types must name mask families of {sorted(MASK_TYPES)}, got {list(self.mask_types)}")
         if not 0.0 <= self.estimated_maps_prob <= 1.0:
             raise ValueError(f"estimated_maps_prob must be in [0, 1], got {self.estimated_maps_prob}")
+        if self.loss not in UNET_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(UNET_LOSSES)}, got {self.loss!r}")
+
+
+UNET_LOSSES = ("l1", "ssim", "psnr")
+#: psnr loss: MSE floor (relative to the unit peak of inputs and targets), 80 dB below the peak
+PSNR_LOSS_FLOOR = 1e-8
+
+
+def psnr_loss(pred: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """Mean over items of 10 log10(MSE_item + floor): minus the mean PSNR at unit peak. Its gradient on
+    an item is that item's MSE gradient divided by its MSE: relative to its own error, an item with
+    100× less error pulls as hard as a noisy one — what a per-cell mean PSNR rewards — where an L1 or
+    L2 loss over the batch lets the items with the largest errors dominate."""
+    mse = (pred - tgt).pow(2).flatten(1).mean(1)
+    return (10.0 / math.log(10.0)) * torch.log(mse + PSNR_LOSS_FLOOR).mean()
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -208,6 +235,7 @@ class UNetObjective(Objective):
         c = self.cfg
         return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {}),
                 **({"sigma_ref": c.sense_sigma_ref} if c.input_mode == "sense" and c.sense_sigma_ref else {}),
+                **({"mu_min": c.sense_mu_min} if c.input_mode == "sense" and c.sense_mu_min else {}),
                 **({"noise_cond": True} if c.noise_cond else {})}
 
     def build_model(self):
@@ -268,10 +296,14 @@ class UNetObjective(Objective):
             mag = center_crop(torch.sqrt(pred[:, 0] ** 2 + pred[:, 1] ** 2 + 1e-12), tuple(tgt.shape[-2:]))
             if self.cfg.loss == "ssim":
                 return ssim_loss(mag[:, None], tgt[:, None].float()) + 0.1 * (mag - tgt).abs().mean()
+            if self.cfg.loss == "psnr":
+                return psnr_loss(mag, tgt.float())
             return (mag - tgt).abs().mean()
         if self.cfg.loss == "ssim":
             m = lambda t: torch.sqrt(t[:, :1] ** 2 + t[:, 1:] ** 2 + 1e-12)  # noqa: E731
             return ssim_loss(m(pred), m(tgt)) + 0.1 * (pred - tgt).abs().mean()
+        if self.cfg.loss == "psnr":
+            return psnr_loss(pred, tgt)
         return (pred - tgt).abs().mean()
 
     @torch.no_grad()
