@@ -64,9 +64,10 @@ def _solve(physics, y, prior, init, o, generator, callback) -> Result:
     sched = prior.schedule
     gens = sample_generators(generator, y.shape[0], 1, y.device)
     scale, ys = normalise_measurement(physics, y)
-    if torch.is_tensor(init):
-        init = init / bshape(scale, init)
-    mu0 = initial_estimate(physics, ys, o.init if init is None else init, "RED-diff")
+    # the start at y's scale, then normalised: a U-Net start reads the operator's noise level, which is y's
+    # (an input that follows the noise would otherwise see it at the wrong scale)
+    mu0 = initial_estimate(physics, y, o.init if init is None else init, "RED-diff")
+    mu0 = mu0 / bshape(scale, mu0)
     obs = o.obs_weight
     if obs == "auto":
         from mrirecon.recon.weights import normalised_sigma, red_diff_obs_weight
