@@ -87,11 +87,11 @@ def score(items, images):
     return round(float(m["PSNR"]), 3), round(float(m["SSIM"]), 4)
 
 
-def ours(items, method, options, weights=None, seed=1000):
+def ours(items, method, options, weights=None, seed=1000, unet_weights=None):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.pipeline.solvers import build_solver
 
-    solver = build_solver(method, options, device="cpu", weights=weights)
+    solver = build_solver(method, options, device="cpu", weights=weights, unet_weights=unet_weights)
     out, nfe = [], 0
     for i, it in enumerate(items):
         r = solver(it["op"], it["y"], generator=item_generators(seed + i, 1, torch.device("cpu")))
@@ -247,7 +247,7 @@ def run(a):
         t0 = time.time()
         runs = []
         for sd in seeds:  # our generators: seed + slice index, as the peers' torch.manual_seed(seed + i)
-            imgs, nfe = ours(items, method, opts, weights=a.prior, seed=sd)
+            imgs, nfe = ours(items, method, opts, weights=a.prior, seed=sd, unet_weights=a.unet)
             runs.append(imgs)
         rec(f"ours {method}", kv or "default", nfe, runs, t0)
     for spec in filter(None, a.peers.split(";")):
@@ -290,6 +290,7 @@ def main():
                                       "diffpir:nfe=100,lam=1,zeta=1;dps:nfe=20;dps:nfe=50")
     p.add_argument("--out", default="bench_out/peers/peers.json")
     p.add_argument("--prior", default=None, help="prior weights folder for both sides (default: the shipped prior)")
+    p.add_argument("--unet", default=None, help="U-Net weights folder of our solvers' U-Net start (default: the shipped one)")
     p.add_argument("--seeds", default="2000", help="noise seeds (each solver's slice i draws from seed + i); "
                                                    "the PSNR is the mean over seeds")
     a = p.parse_args()
