@@ -21,6 +21,9 @@ training data show up there, and the noise rule sees none of them. Single-coil c
 diagonal in k-space (it changes only the sampled entries), so held-out lines cannot rank μ there:
 single-coil data use the noise rule.
 
+``dc_l1`` (off by default) also tries L1-wavelet compressed sensing with the network's estimate as a
+quadratic reference on the same held-out sets, and keeps it per slice where they prefer it (``_l1_consistency``).
+
 ``passes > 1`` runs the network again on its own consistency-corrected estimate (peak-normalised, as
 the first input is), each pass followed by the same consistency solve with the weight validated for
 the first pass (single-coil data: the noise rule's weight between passes, none after the last, as
@@ -378,9 +381,11 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     lines is solved both ways (the CG solve with the item's weight ``mu_cg``) and the held-out lines are
     predicted; the L1 solve of least mean error replaces the CG solve where its mean error is lower by more
     than ``L1_SE`` standard errors of the difference. (The held-out sets use the first pass's estimate;
-    the final solve uses the chosen pass's.) Where the network's estimate is poor — high SNR, where the
-    data alone say more than the network — the held-out lines show it, and CS with a small μ wins;
-    where the data are noisy or scarce the CG solve around the network stays."""
+    the final solve uses the chosen pass's.) The aim: where the data alone say more than the network
+    (high SNR), CS with a small μ; where they are noisy or scarce, the CG solve around the network. The
+    ranking is imperfect (docs/benchmarks.md, round 16): held-out lines rank plain CS worse than its image
+    error, and at R=8 with equispaced masks they prefer the L1 solve where it loses up to 0.7 dB — which
+    is why ``dc_l1`` is off by default."""
     from mrirecon.data.masks import holdout_splits
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.cs import l1_wavelet_solve
