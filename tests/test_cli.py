@@ -194,7 +194,7 @@ def test_torchrun_two_processes(sim_dir, tmp_path):
     (sim_dir / "zbroken.h5").write_bytes(b"junk")
     out = tmp_path / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29531", "-m", "mrirecon", "reconstruct",
+    r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "mrirecon", "reconstruct",  # a free port
                         str(sim_dir), str(out), "--method", "zero-filled", "--device", "cpu"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode != 0  # the broken file makes the run fail at the end

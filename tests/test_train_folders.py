@@ -108,10 +108,13 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(brain, tm
     args = ["train", "prior", "--data", str(brain), "--steps", "3", "--checkpoint-every", "1", "--val-every", "3",
             "--channels", "8,16", "--crop", "16", "--threads", "1", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
-    r = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29533", "-m", "mrirecon", *args,
-                        "--out", str(tmp_path / "ddp"), "--batch-size", "2"], capture_output=True, text=True, env=env,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    logs = tmp_path / "torchrun_logs"
+    # --standalone: a free rendezvous port (a fixed one can be taken); each rank's output goes to its own log file
+    r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "--log-dir", str(logs), "--redirects", "3",
+                        "-m", "mrirecon", *args, "--out", str(tmp_path / "ddp"), "--batch-size", "2"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    ranks = "\n".join(f"--- {f.relative_to(logs)}\n{f.read_text()[-3000:]}" for f in sorted(logs.rglob("*.log")))
+    assert r.returncode == 0, r.stderr[-1500:] + "\n" + ranks
     r1 = subprocess.run([sys.executable, "-m", "mrirecon", *args, "--out", str(tmp_path / "one"), "--batch-size", "4"],
                         capture_output=True, text=True, env=env, timeout=600)
     assert r1.returncode == 0, r1.stderr[-2000:]
