@@ -113,8 +113,8 @@ def test_torchrun_two_processes_equal_one_process_with_twice_the_batch(brain, tm
     r = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "--log-dir", str(logs), "--redirects", "3",
                         "-m", "mrirecon", *args, "--out", str(tmp_path / "ddp"), "--batch-size", "2"],
                        capture_output=True, text=True, env=env, timeout=600)
-    ranks = "\n".join(f"--- {f.relative_to(logs)}\n{f.read_text()[-3000:]}" for f in sorted(logs.rglob("*.log")))
-    assert r.returncode == 0, r.stderr[-1500:] + "\n" + ranks
+    assert r.returncode == 0, r.stderr[-1500:] + "".join(f"\n--- {f.relative_to(logs)}\n{f.read_text()[-3000:]}"
+                                                       for f in sorted(logs.rglob("*.log")))
     r1 = subprocess.run([sys.executable, "-m", "mrirecon", *args, "--out", str(tmp_path / "one"), "--batch-size", "4"],
                         capture_output=True, text=True, env=env, timeout=600)
     assert r1.returncode == 0, r1.stderr[-2000:]

@@ -43,10 +43,8 @@ def l1_wavelet_solve(physics, y: torch.Tensor, lamda, scale: torch.Tensor, *, re
     import sigpy.mri as mr
 
     n = y.shape[0]
-    per_item = lambda v: [float(v)] * n if not isinstance(v, (list, tuple, torch.Tensor, np.ndarray)) else \
-        [float(a) for a in (v.tolist() if hasattr(v, "tolist") else v)]  # noqa: E731
-    lams = per_item(lamda)
-    mus = per_item(0.0 if mu is None else mu)
+    lams = torch.as_tensor(lamda, dtype=torch.float64).reshape(-1).expand(n).tolist()
+    mus = torch.as_tensor(0.0 if mu is None else mu, dtype=torch.float64).reshape(-1).expand(n).tolist()
     out = []
     for b in range(n):
         maps, mask = physics.sense_parts(b)

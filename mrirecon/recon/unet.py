@@ -352,14 +352,16 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
     x = chain[-1] if two is None else torch.where(bshape(two, x), chain[-1], chain[0])
     if final_dc == "cg" and o.dc_l1 != "none" and physics.num_coils > 1:
         raw = raws[-1] if two is None else torch.where(bshape(two, x), raws[-1], raws[0])
-        x = _l1_consistency(physics, y, model, o, x, raw, mu, info)
+        x, l1_evals = _l1_consistency(physics, y, model, o, x, raw, mu, info)
+    else:
+        l1_evals = 0
     if info is not None:
         if two is not None:
             info["passes"] = [2 if v else 1 for v in two.tolist()]
             info["passes_cv_evaluations"] = evals  # each held-out set: the network and its second pass
         elif n > 1:
             info["passes"] = [n] * y.shape[0]
-        info["evaluations"] = n + info.get("cv_folds", 0) + evals + info.pop("cv_folds_l1", 0)
+        info["evaluations"] = n + info.get("cv_folds", 0) + evals + l1_evals
     return x
 
 
@@ -374,7 +376,7 @@ def _l1_lamda(physics, y: torch.Tensor, o: "UNetOptions", scale: torch.Tensor) -
 
 @torch.no_grad()
 def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: torch.Tensor, raw: torch.Tensor,
-                    mu_cg: torch.Tensor, info: dict | None) -> torch.Tensor:
+                    mu_cg: torch.Tensor, info: dict | None) -> tuple[torch.Tensor, int]:
     """``dc_l1``: per item, the CG solve ``x_cg`` or compressed sensing around the network's raw estimate
     ``raw``, argmin ½‖Ax − y‖² + μ/2‖x − raw‖² + λ‖Ψx‖₁ with μ from ``L1_MUS`` — whichever k-space
     hold-out validation prefers. On each held-out set of ``cv_dc_mu`` the network's estimate from the kept
@@ -385,7 +387,7 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     (high SNR), CS with a small μ; where they are noisy or scarce, the CG solve around the network. The
     ranking is imperfect (docs/benchmarks.md, round 16): held-out lines rank plain CS worse than its image
     error, and at R=8 with equispaced masks they prefer the L1 solve where it loses up to 0.7 dB — which
-    is why ``dc_l1`` is off by default."""
+    is why ``dc_l1`` is off by default. Returns the image and the network evaluations of the held-out sets."""
     from mrirecon.data.masks import holdout_splits
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.cs import l1_wavelet_solve
@@ -396,7 +398,7 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     items = [i for i in range(b) if splits[i]]
     if lam is None or not items:
-        return x_cg
+        return x_cg, 0
     errs = torch.zeros(o.cv_folds, len(items), 1 + len(L1_MUS))  # column 0: the CG solve
     for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
         errs[f, :, 0] = _held_error(op_held, y_held, _dc(op_keep, y_keep, u, mu_cg[items], o.dc_iters))
@@ -410,17 +412,18 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     se = diff.std(0) / o.cv_folds ** 0.5 if o.cv_folds > 1 else torch.zeros(len(items))
     take = diff.mean(0) + L1_SE * se < 0
     mus = [None] * b
-    out = x_cg.clone()
     for k, i in enumerate(items):
         if bool(take[k]):
             mus[i] = L1_MUS[int(best[k])]
-            out[i] = l1_wavelet_solve(physics.select([i]), y[i:i + 1], lam[i:i + 1], scale[i:i + 1],
-                                      reference=raw[i:i + 1], mu=mus[i], max_iter=o.dc_l1_iters, seeds=[i])[0]
+    out = x_cg.clone()
+    taken = [i for i in range(b) if mus[i] is not None]
+    if taken:
+        out[taken] = l1_wavelet_solve(physics.select(taken), y[taken], lam[taken], scale[taken], reference=raw[taken],
+                                      mu=[mus[i] for i in taken], max_iter=o.dc_l1_iters, seeds=taken)
     if info is not None:
         info["dc_l1_lamda"] = [float(v) for v in lam.tolist()]
         info["dc_l1_mu"] = mus  # None: the CG solve kept
-        info["cv_folds_l1"] = o.cv_folds
-    return out
+    return out, o.cv_folds
 
 
 @register("unet", UNetOptions, networks=("unet",), summary="feed-forward U-Net (+ CG data consistency)")

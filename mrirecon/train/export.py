@@ -106,6 +106,7 @@ def main(argv=None) -> int:
         export_srnet(Path(a.srnet), dest, a.half, a.sr_bench)
     return 0
 
+
 def _loss_text(loss: str) -> str:
     return {"psnr": "PSNR (the mean over items of 10 log10 MSE: each item counts by its dB)",
             "ssim": "1 - SSIM + 0.1 L1"}.get(loss, "L1")
