@@ -345,3 +345,69 @@ def test_resume_without_optimizer_state(tiny_data, tmp_path):
     assert json.loads((last / "state.json").read_text())["step"] == 2
     assert "no optimizer state" in (tmp_path / "s" / "train.log").read_text()
     assert load_file(str(last / "model.safetensors"))[next(iter(w))].dtype == torch.float32
+
+
+@pytest.mark.parametrize("cond", [0, 1])
+def test_widen_keeps_the_function_and_the_copies_part(cond):
+    """Net2WiderNet: the widened U-Net computes what the narrow one does (to rounding), for a doubled
+    and a non-multiple width, with a conditioning channel too; the copies of a channel get different
+    gradients, so training can part them; narrowing is refused."""
+    from mrirecon.models.unet import UNet, widen
+
+    torch.manual_seed(0)
+    base = UNet(chans=4, num_pool_layers=2, cond_chans=cond).eval()
+    for p in base.parameters():  # not the initialisation's symmetric weights: a trained-like network
+        p.data.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(2, 2 + cond, 24, 20)
+    for chans in (8, 6):
+        wide = widen(base, chans).eval()
+        assert wide.config_dict()["chans"] == chans and wide.config_dict()["cond_chans"] == cond
+        assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in base.parameters())
+        with torch.no_grad():
+            a, b = base(x), wide(x)
+        assert torch.allclose(a, b, atol=1e-5 * float(a.abs().max())), float((a - b).abs().max())
+    wide = widen(base, 8).train()
+    (wide(x) - x[:, :2]).square().mean().backward()
+    g = wide.down[0].layers[0].weight.grad  # output channel j and its copy j + 4 share their forward weights
+    assert torch.equal(wide.down[0].layers[0].weight[:4], wide.down[0].layers[0].weight[4:])
+    assert not torch.allclose(g[:4], g[4:])
+    with pytest.raises(ValueError, match="fewer"):
+        widen(base, 2)
+
+
+def test_training_widens_from_init_and_validates_at_high_snr(tiny_data, tmp_path):
+    """``widen_to`` starts a wider run from ``init_from``'s weights (same validation at the start) and a
+    resumed run without ``init_from`` builds the same width; ``val_high_snr`` adds a validation set that
+    counts in the best-checkpoint score and stays out of eps0."""
+    from mrirecon.models.io import save_model
+    from mrirecon.models.unet import UNet
+    from mrirecon.train import UNetTrainConfig, train_unet
+    from mrirecon.train.objectives import UNetObjective
+
+    torch.manual_seed(0)
+    folder = save_model(UNet(chans=4, num_pool_layers=2), tmp_path / "narrow",
+                        meta={"input": {"mode": "sense", "mu": 0.01, "iters": 10}})
+    kw = dict(data=str(tiny_data), size=32, batch_size=2, val_slices=4, threads=1, device="cpu", val_high_snr=50.0,
+              recipe="basic")
+    ob = UNetObjective(UNetTrainConfig(init_from=str(folder), widen_to=8, **kw))
+    ob.setup(torch.device("cpu"), say=lambda *a: None)
+    assert set(ob.val) == {"R4", "R8", "R4@50dB"}
+    narrow, wide = load_model(folder).eval(), ob.build_model().eval()
+    assert wide.config_dict()["chans"] == 8
+    v_n, v_w = ob.validate(narrow), ob.validate(wide)
+    for k in v_n:
+        assert abs(v_n[k]["PSNR"] - v_w[k]["PSNR"]) < 1e-2
+    assert ob.score(v_n) == pytest.approx(np.mean([v["PSNR"] for v in v_n.values()]))
+    assert set(ob.best_meta(v_n)["eps0"]) == {"R4", "R8"}
+    # the high-SNR set: clean multi-coil data, where the input is better than the 25-40 dB sets' inputs
+    assert v_n["R4@50dB"]["zf_PSNR"] > v_n["R4"]["zf_PSNR"]
+    out = tmp_path / "w"
+    train_unet(UNetTrainConfig(init_from=str(folder), widen_to=8, out=str(out), steps=2, val_every=2,
+                               checkpoint_every=2, **kw), log=None)
+    assert load_model(out / "best").config_dict()["chans"] == 8
+    train_unet(UNetTrainConfig(widen_to=8, num_pool_layers=2, out=str(out), steps=3, val_every=3, checkpoint_every=3, **kw),
+               log=None)
+    assert json.loads((out / "last" / "state.json").read_text())["step"] == 3
+    for bad in (dict(widen_to=0), dict(val_high_snr=-3.0)):
+        with pytest.raises(ValueError):
+            UNetTrainConfig(**bad)

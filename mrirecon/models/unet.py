@@ -209,3 +209,87 @@ def input_noise_reference(items, q: float = 95.0) -> float:
     if not vals:
         raise ValueError("input_noise_reference: no multi-coil item with a noise level")
     return float(np.percentile(np.asarray(vals), q))
+
+
+def widen(model: UNet, chans: int, noise: float = 0.05, generator: torch.Generator | None = None) -> UNet:
+    """``model`` widened to ``chans`` first-level channels (every level in proportion), computing the same
+    function (Net2WiderNet, Chen et al. 2016): each new channel copies an existing one (the first
+    ``old`` channels are the old ones, the extra ones repeat them in order), and the next layer's weights
+    of a channel copied n times are split among the n copies. The split is 1/n each plus a zero-sum
+    perturbation of relative size ``noise``, so the copies get different gradients and part during
+    training while the function stays the same (exact up to rounding: instance norm has no parameters
+    and sees identical copies). The first convolution's input and the last 1×1 convolution's output
+    are unchanged."""
+    cfg = model.config_dict()
+    old = cfg["chans"]
+    if chans < old:
+        raise ValueError(f"widen: {chans} channels is fewer than the network's {old}")
+    new = UNet(**{**cfg, "chans": chans})
+    g = generator or torch.Generator().manual_seed(0)
+
+    def mapping(n_old: int, n_new: int) -> torch.Tensor:  # new channel -> old channel it copies
+        return torch.arange(n_new) % n_old
+
+    def split(w: torch.Tensor, m: torch.Tensor, dim: int) -> torch.Tensor:
+        """Input channels along ``dim`` of ``w`` (old) taken through mapping ``m``, each divided among its
+        copies with a zero-sum perturbation."""
+        w = w.index_select(dim, m)
+        counts = torch.bincount(m, minlength=int(m.max()) + 1).to(w.dtype)
+        frac = (1.0 / counts)[m]
+        shape = [1] * w.dim()
+        shape[dim] = -1
+        eps = noise * torch.randn(w.shape, generator=g, dtype=w.dtype) * frac.reshape(shape)
+        # zero sum over the copies of each old channel: subtract each group's mean perturbation
+        idx = m.reshape(shape).expand_as(w)
+        mean = torch.zeros(*w.shape[:dim], int(m.max()) + 1, *w.shape[dim + 1:], dtype=w.dtype)
+        mean.scatter_add_(dim, idx, eps)
+        mean = mean / counts.reshape(shape)
+        eps = eps - mean.gather(dim, idx)
+        return w * frac.reshape(shape) + eps * w.abs()
+
+    def conv(w: torch.Tensor, m_in: torch.Tensor | None, m_out: torch.Tensor | None, transposed=False):
+        i_dim, o_dim = (0, 1) if transposed else (1, 0)
+        if m_out is not None:
+            w = w.index_select(o_dim, m_out)
+        if m_in is not None:
+            w = split(w, m_in, i_dim)
+        return w
+
+    levels = cfg["num_pool_layers"]
+
+    def m_for(width_old: int) -> torch.Tensor:  # one mapping per level: a level's layers and its skip copy alike
+        return mapping(width_old, width_old * chans // old)
+
+    sd_old = model.state_dict()
+    sd = dict(sd_old)  # the last convolution's bias (and nothing else) is kept as it is
+    w_old = sd_old.__getitem__
+    cin = None  # mapping of the current input (None: the network's input channels, unchanged)
+    for lvl in range(levels):
+        width = old * 2 ** lvl
+        m = m_for(width)
+        sd[f"down.{lvl}.layers.0.weight"] = conv(w_old(f"down.{lvl}.layers.0.weight"), cin, m)
+        sd[f"down.{lvl}.layers.4.weight"] = conv(w_old(f"down.{lvl}.layers.4.weight"), m, m)
+        cin = m
+    width = old * 2 ** levels
+    mb = m_for(width)
+    sd["bottom.layers.0.weight"] = conv(w_old("bottom.layers.0.weight"), cin, mb)
+    sd["bottom.layers.4.weight"] = conv(w_old("bottom.layers.4.weight"), mb, mb)
+    cin = mb
+    for i in range(levels):
+        width = old * 2 ** (levels - 1 - i)
+        m = m_for(width)
+        sd[f"up_t.{i}.layers.0.weight"] = conv(w_old(f"up_t.{i}.layers.0.weight"), cin, m, transposed=True)
+        cat = torch.cat([m, m + width])  # [up-sampled, skip] inputs, both copied by the level's mapping
+        pre = f"up_conv.{i}." + ("0." if i == levels - 1 else "")
+        sd[pre + "layers.0.weight"] = conv(w_old(pre + "layers.0.weight"), cat, m)
+        sd[pre + "layers.4.weight"] = conv(w_old(pre + "layers.4.weight"), m, m)
+        cin = m
+    last = f"up_conv.{levels - 1}.1.weight"
+    sd[last] = conv(w_old(last), cin, None)
+    missing = [k for k, v in new.state_dict().items() if sd[k].shape != v.shape]
+    if missing:
+        raise RuntimeError(f"widen: shapes left unmapped: {missing}")
+    new.load_state_dict(sd)
+    if hasattr(model, "meta"):
+        new.meta = dict(model.meta)
+    return new

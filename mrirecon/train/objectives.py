@@ -134,6 +134,13 @@ class UNetTrainConfig(TrainConfig):
                                     "input map, models.unet.network_input); false: noise-blind")
     init_from: str | None = field(None, "start a fresh run from these U-Net weights (its architecture; a noise "
                                         "conditioning channel it lacks starts at zero weight, i.e. ignored)")
+    widen_to: int | None = field(None, "first-level channels of a wider network: --init-from's weights widened "
+                                       "function-preservingly (models.unet.widen, Net2WiderNet), so training starts "
+                                       "where they stand; without --init-from (a resumed run), a network this wide")
+    val_high_snr: float | None = field(None, "also validate at the first acceleration with this SNR (dB; e.g. 50: "
+                                             "nearly clean data, where the network must not lose what the data "
+                                             "hold) and 8-15 more localised coils (radius 0.7-1.0); it counts in the "
+                                             "best-checkpoint score, not in the recorded error eps0")
 
     def __post_init__(self):
         super().__post_init__()
@@ -155,6 +162,10 @@ class UNetTrainConfig(TrainConfig):
             raise ValueError(f"mask_types must name mask families of {sorted(MASK_TYPES)}, got {list(self.mask_types)}")
         if not 0.0 <= self.estimated_maps_prob <= 1.0:
             raise ValueError(f"estimated_maps_prob must be in [0, 1], got {self.estimated_maps_prob}")
+        if self.widen_to is not None and self.widen_to < 1:
+            raise ValueError(f"widen_to must be a positive channel count, got {self.widen_to}")
+        if self.val_high_snr is not None and not self.val_high_snr > 0:
+            raise ValueError(f"val_high_snr must be a positive SNR in dB, got {self.val_high_snr}")
         if self.loss not in UNET_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(UNET_LOSSES)}, got {self.loss!r}")
 
@@ -231,6 +242,11 @@ class UNetObjective(Objective):
 
     name = "unet"
 
+    @property
+    def high_snr_key(self) -> str:
+        """The name of the ``val_high_snr`` validation set."""
+        return f"R{self.cfg.accelerations[0]}@{self.cfg.val_high_snr:g}dB"
+
     def input_spec(self) -> dict:
         c = self.cfg
         return {"mode": c.input_mode, **({"mu": c.sense_mu, "iters": c.sense_iters} if c.input_mode == "sense" else {}),
@@ -243,8 +259,14 @@ class UNetObjective(Objective):
 
         cond = 1 if self.cfg.noise_cond else 0
         if not self.cfg.init_from:
-            return UNet(chans=self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers, cond_chans=cond)
-        return warm_start_unet(self.cfg.init_from, cond)
+            return UNet(chans=self.cfg.widen_to or self.cfg.chans, num_pool_layers=self.cfg.num_pool_layers,
+                        cond_chans=cond)
+        net = warm_start_unet(self.cfg.init_from, cond)
+        if self.cfg.widen_to:
+            from mrirecon.models.unet import widen
+
+            net = widen(net, self.cfg.widen_to, generator=torch.Generator().manual_seed(self.cfg.seed))
+        return net
 
     def on_resume(self, state, say):
         _recipe_switch(self.cfg, state, say)
@@ -272,6 +294,14 @@ class UNetObjective(Objective):
             if getattr(val_src, "pairs", None) is not None:
                 val_src.pairs.mask_func = mf
             self.val[f"R{acc}"] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]  # fixed masks
+        if c.val_high_snr:  # nearly clean data at the first acceleration, localised coils
+            pairs = val_src.pairs
+            mf = RandomMaskFunc([c.center_fractions[0]], [c.accelerations[0]])
+            keep = (pairs.snr_db, pairs.coils, pairs.radius, pairs.multicoil_prob, pairs.mask_func, val_src.mask_func)
+            pairs.snr_db, pairs.coils, pairs.radius = (c.val_high_snr,) * 2, (8, 15), (0.7, 1.0)
+            pairs.multicoil_prob, pairs.mask_func, val_src.mask_func = 1.0, mf, mf
+            self.val[self.high_snr_key] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]
+            pairs.snr_db, pairs.coils, pairs.radius, pairs.multicoil_prob, pairs.mask_func, val_src.mask_func = keep
         if c.recipe == "robust" and getattr(val_src, "pairs", None) is not None:
             # the whole matrix on validation anatomy: contrast, coils, noise, R and masks drawn with fixed seeds
             from mrirecon.data.robust import RobustRecipe
@@ -364,7 +394,7 @@ class UNetObjective(Objective):
 
     def best_meta(self, val):
         # the initializer's error on the fixed-R sets (CCDF's auto_rho was calibrated on them)
-        eps0 = {k: v["mse_mag"] for k, v in val.items() if k != "mix"}
+        eps0 = {k: v["mse_mag"] for k, v in val.items() if k not in ("mix", self.high_snr_key)}
         return {"eps0": eps0, "eps0_mean": float(np.mean(list(eps0.values())))}
 
 
