@@ -72,7 +72,7 @@ def run_variant(items, net, prior, spec: str, seed: int):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.recon import ccdf
     from mrirecon.recon.common import measurement_scale
-    from mrirecon.recon.options import parse_assignment
+    from mrirecon.recon.options import parse_assignments
 
     last, pr, kv = 1, prior, {}
     if spec.startswith("last"):
@@ -82,7 +82,7 @@ def run_variant(items, net, prior, spec: str, seed: int):
     elif spec in ORDERS or spec == "conj":
         pr = _Prior(prior, spec)
     elif spec != "default":
-        kv = dict(parse_assignment(x) for x in spec.split(","))
+        kv = parse_assignments(spec)
     out = []
     for i, it in enumerate(items):
         x0s: list[torch.Tensor] = []

@@ -237,11 +237,11 @@ def run(a):
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(rows, indent=1))
 
-    from mrirecon.recon.options import parse_assignment
+    from mrirecon.recon.options import parse_assignments
 
     for spec in filter(None, a.ours.split(";")):
         method, _, kv = spec.partition(":")
-        opts = dict(parse_assignment(x) for x in filter(None, kv.split(",")))
+        opts = parse_assignments(kv)
         if any(d[0] == f"ours {method}" and d[1] == (kv or "default") and d[3] == tuple(seeds) for d in done):
             continue
         t0 = time.time()
@@ -252,7 +252,7 @@ def run(a):
         rec(f"ours {method}", kv or "default", nfe, runs, t0)
     for spec in filter(None, a.peers.split(";")):
         which, _, kv = spec.partition(":")
-        kw = {k: float(v) for k, v in (x.split("=") for x in filter(None, kv.split(",")))}
+        kw = {k: float(v) for k, v in parse_assignments(kv).items()}
         nfe = int(kw.pop("nfe"))
         cfg = ",".join(f"{k}={v:g}" for k, v in kw.items())
         label = f"{'transcribed' if which == 'diffpir-ref' else 'deepinv'} {which}"  # diffpir-ref: not deepinv's code

@@ -18,14 +18,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import md_table, make_config, run_config, save_json, validation_files  # noqa: E402
 
-from mrirecon.recon.options import parse_assignment  # noqa: E402
+from mrirecon.recon.options import parse_assignments  # noqa: E402
 
 
 def parse_extra(spec: str):
     """``label:method:k=v,...`` → (label, method, {key: text}); the text is converted by the method's
     options dataclass (or is a ReconConfig field: weights, unet_weights, batch_size)."""
     label, method, kv = (spec.split(":") + ["", ""])[:3]
-    opts = dict(parse_assignment(item) for item in filter(None, kv.split(",")))
+    opts = parse_assignments(kv)
     if "batch_size" in opts:
         opts["batch_size"] = int(opts["batch_size"])
     return label, method, opts

@@ -265,13 +265,13 @@ def main():
     from mrirecon.models import load_model
     from mrirecon.recon.ccdf import CCDFOptions
     from mrirecon.recon.unet import UNetOptions
-    from mrirecon.recon.options import parse_assignment
+    from mrirecon.recon.options import parse_assignments
     from mrirecon.resources import weights_dir
 
     from mrirecon.recon.diffusion import DiffusionOptions
 
     def checked(text, cls, **extra):  # KEY=VALUE,... -> options dict; a bad option fails here, before any cell runs
-        opts = {**extra, **dict(parse_assignment(x) for x in filter(None, (text or "").split(",")))}
+        opts = {**extra, **parse_assignments(text)}
         cls(**opts)
         return opts
 

@@ -21,7 +21,7 @@ from mrirecon.physics import Downsample
 from mrirecon.pipeline.sr import super_resolve
 from mrirecon.recon import registry
 from mrirecon.recon.ccdf import nfe as ccdf_nfe
-from mrirecon.recon.options import parse_assignment
+from mrirecon.recon.options import parse_assignments
 
 
 def main():
@@ -47,7 +47,7 @@ def main():
         lr = Downsample(s).forward(torch.from_numpy(hr)).numpy()
         for c in configs:
             method, _, kv = c.partition(":")
-            kw = dict(parse_assignment(item) for item in filter(None, kv.split(",")))
+            kw = parse_assignments(kv)
             weights = kw.pop("weights", None)
             o = registry.get(method, "sr").make_options(kw)  # the method's SR defaults with these changes
             t = time.time()

@@ -79,7 +79,7 @@ def main():
     from mrirecon.physics.sr import Degrade
     from mrirecon.pipeline.solvers import build_solver
     from mrirecon.pipeline.sr import super_resolve, super_resolve_volume
-    from mrirecon.recon.options import parse_assignment
+    from mrirecon.recon.options import parse_assignments
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--methods", default="bicubic;ccdf:;red-diff:steps=100")
@@ -123,7 +123,7 @@ def main():
             results = {}
             for spec in methods:
                 name, _, kv = spec.partition(":")
-                opts = dict(parse_assignment(x) for x in filter(None, kv.split(",")))
+                opts = parse_assignments(kv)
                 nets = {k: opts.pop(k) for k in ("weights", "unet_weights") if k in opts}  # network folders
                 adapt = {"adapt_steps": int(opts.pop("adapt_steps"))} if "adapt_steps" in opts else {}
                 solver = build_solver(name, opts, task="sr", device="cpu", **nets)

@@ -161,9 +161,11 @@ def test_neural_methods_from_cli(sim_dir, tmp_path):
 
 def test_parse_option():
     from mrirecon.recon import registry
-    from mrirecon.recon.options import parse_assignment
+    from mrirecon.recon.options import parse_assignment, parse_assignments
 
     assert parse_assignment("zeta=3") == ("zeta", "3")
+    assert parse_assignments("steps=20,t-0=0.07,") == {"steps": "20", "t_0": "0.07"}
+    assert parse_assignments("") == parse_assignments(None) == {}
     assert parse_assignment("t-max=0.25") == ("t_max", "0.25")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_assignment("zeta")

@@ -169,7 +169,7 @@ def espirit(kspace: torch.Tensor, acs: tuple[int, int], *, kernel: tuple[int, in
 
 
 def estimate_maps(kspace: torch.Tensor, mask_cols: torch.Tensor | None = None, *, method: str = "auto",
-                  kernel_width: int | None = None, min_coverage: float = 0.97, device=None) -> tuple[torch.Tensor, dict]:
+                  kernel_width: int | None = None, min_coverage: float = 0.97) -> tuple[torch.Tensor, dict]:
     """Sensitivity maps ``(coils, H, W)`` complex64 from undersampled k-space ``(coils, H, W)``.
 
     ``method``: auto (ESPIRiT, low-resolution maps when it cannot run or does not cover the object),

@@ -144,3 +144,8 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise ValueError(f"--option expects KEY=VALUE, got {text!r}")
     k, v = text.split("=", 1)
     return k.strip().replace("-", "_"), v.strip()
+
+
+def parse_assignments(text: str | None) -> dict[str, str]:
+    """``KEY=VALUE,KEY=VALUE,…`` (empty or None: nothing) → ``{key: value text}`` (``parse_assignment`` each)."""
+    return dict(parse_assignment(x) for x in filter(None, (text or "").split(",")))
