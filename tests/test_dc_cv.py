@@ -129,6 +129,10 @@ def test_cv_trusts_clean_data_over_a_poor_network():
     l1 = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto"))
     assert all(m is not None for m in l1.info["dc_l1_mu"]) and l1.nfe == r.nfe + folds  # dc_l1's sets: one each
     assert err(l1.image) < err(r.image)
+    # dc_l1_mu=dc: the same solve with the CG solve's weight, no held-out sets: the wavelet term on top of it
+    d = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto", dc_l1_mu="dc"))
+    assert d.info["dc_l1_mu"] == r.info["dc_mu"] and d.nfe == r.nfe
+    assert err(d.image) < err(r.image)
 
 
 def test_cv_trusts_a_good_network_over_noisy_data():
@@ -143,6 +147,9 @@ def test_cv_trusts_a_good_network_over_noisy_data():
     l1 = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto"))
     assert all(m is None or m == max(unet_solver.L1_MUS) for m in l1.info["dc_l1_mu"])
     assert float((l1.image - x).norm()) <= float((r.image - x).norm())
+    d = unet_solver.solve(op, y, net, options=UNetOptions(dc_l1="auto", dc_l1_mu="dc"))
+    assert d.info["dc_l1_mu"] == r.info["dc_mu"]
+    assert float((d.image - x).norm()) <= 1.05 * float((r.image - x).norm())
     trusting = op.cg_solve(y, r.image, 1e-3, 20)  # what trusting the data would give
     assert float((r.image - x).norm()) < 0.5 * float((trusting - x).norm())
 

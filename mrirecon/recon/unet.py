@@ -89,6 +89,11 @@ class UNetOptions(Options):
                              "relative to the measurement's scale) or none (the CG solve only)",
                              choices=("auto", "none"), min=0.0, min_open=True)
     dc_l1_iters: int = opt(100, "dc_l1: iterations of each L1-wavelet solve (sigpy's proximal gradient)", min=1)
+    dc_l1_mu: str = opt("cv", "dc_l1: the weight mu of the network's estimate in the L1-wavelet solve: cv (chosen per "
+                        "slice over L1_MUS on held-out k-space, against the CG solve) or dc (the CG solve's validated "
+                        "weight, always: the MAP estimate with both the network's Gaussian error and the wavelet "
+                        "sparsity as priors; one L1-wavelet solve per slice, no further network evaluations)",
+                        choices=("cv", "dc"))
     input_mu: str = opt("auto", "multi-coil CG-SENSE input's Tikhonov weight: auto (the trained weight, raised with the "
                         "noise above the network's training range when its weights record sigma_ref; "
                         "models.unet.sense_input_mu) or trained (the trained weight always)",
@@ -395,6 +400,16 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     b = y.shape[0]
     scale = measurement_scale(physics, y)
     lam = _l1_lamda(physics, y, o, scale)
+    if lam is not None and o.dc_l1_mu == "dc":  # the CG solve's weight; mu = inf (the estimate kept) stays so
+        taken = [i for i in range(b) if not math.isinf(float(mu_cg[i]))]
+        out = x_cg.clone()
+        if taken:
+            out[taken] = l1_wavelet_solve(physics.select(taken), y[taken], lam[taken], scale[taken],
+                                          reference=raw[taken], mu=mu_cg[taken], max_iter=o.dc_l1_iters, seeds=taken)
+        if info is not None:
+            info["dc_l1_lamda"] = [float(v) for v in lam.tolist()]
+            info["dc_l1_mu"] = [float(mu_cg[i]) if i in taken else None for i in range(b)]
+        return out, 0
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     items = [i for i in range(b) if splits[i]]
     if lam is None or not items:
