@@ -298,8 +298,12 @@ def test_srnet_training_resume_export_and_solver(tiny_data, tmp_path):
         solve_sr(Degrade(2), hr[:, ::2, ::2], UNet(chans=4, num_pool_layers=2))
 
 
-def test_training_stops_cleanly_on_sigterm(tiny_data, tmp_path):
-    """A preempted run (SLURM sends SIGTERM) checkpoints the step it reached and exits normally."""
+@pytest.mark.parametrize("workers", [0, 1])
+def test_training_stops_cleanly_on_sigterm(tiny_data, tmp_path, workers):
+    """A preempted run (SLURM sends SIGTERM) checkpoints the step it reached and exits normally — with
+    data workers too, when the signal reaches the whole process group (SLURM's job step, Ctrl-C's SIGINT):
+    the workers leave the signal to the main process instead of dying and taking the run with them."""
+    import os
     import signal
     import subprocess
     import sys
@@ -308,15 +312,16 @@ def test_training_stops_cleanly_on_sigterm(tiny_data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "mrirecon", "train", "unet", "--data", str(tiny_data), "--size", "32", "--chans", "4",
            "--num-pool-layers", "2", "--batch-size", "2", "--val-slices", "2", "--steps", "100000",
-           "--checkpoint-every", "3", "--val-every", "1000000", "--threads", "1", "--device", "cpu", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "--checkpoint-every", "3", "--val-every", "1000000", "--threads", "1", "--device", "cpu", "--out", str(out),
+           "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.time() + 120
         while not (out / "last" / "state.json").exists():
             assert proc.poll() is None and time.time() < deadline, "training did not start"
             time.sleep(0.2)
         time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # the main process and its workers, as a scheduler signals a job
         text, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

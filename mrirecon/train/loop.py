@@ -163,8 +163,20 @@ def step_batches(objective, first: int, last: int, rank: int, world: int, worker
     if workers <= 0:
         return (objective.batch(s, rank, world) for s in range(first, last))
     loader = torch.utils.data.DataLoader(_StepItems(objective, first, last, rank, world), batch_size=None,
-                                         shuffle=False, num_workers=workers, prefetch_factor=2)
+                                         shuffle=False, num_workers=workers, prefetch_factor=2,
+                                         worker_init_fn=_leave_signals_to_main)
     return iter(loader)
+
+
+def _leave_signals_to_main(_worker_id: int) -> None:
+    """A data worker ignores SIGTERM / SIGINT. A scheduler (SLURM's job step) or Ctrl-C signals the whole process
+    group; a worker killed by it would make the main process fail at its next step instead of stopping with a
+    checkpoint (``_StopOnSignal``). The main process ends the workers when it stops, and they exit by themselves
+    when it dies."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _StopOnSignal:
