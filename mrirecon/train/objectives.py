@@ -243,9 +243,10 @@ class UNetObjective(Objective):
     name = "unet"
 
     @property
-    def high_snr_key(self) -> str:
-        """The name of the ``val_high_snr`` validation set."""
-        return f"R{self.cfg.accelerations[0]}@{self.cfg.val_high_snr:g}dB"
+    def high_snr_key(self) -> str | None:
+        """The name of the ``val_high_snr`` validation set (None without one)."""
+        c = self.cfg
+        return None if c.val_high_snr is None else f"R{c.accelerations[0]}@{c.val_high_snr:g}dB"
 
     def input_spec(self) -> dict:
         c = self.cfg
