@@ -115,7 +115,8 @@ def _loss_text(loss: str) -> str:
 def export_unet(run: Path, dest: Path, half: bool) -> None:
     net = load_model(_pick(run))
     meta = dict(net.meta)
-    meta["eps0"] = {k: v for k, v in meta.get("eps0", {"x": 0.01}).items() if k != "mix"}  # fixed-R sets only
+    # the fixed-R sets at the training SNR only (not mix, not the clean val_high_snr set "R4@50dB")
+    meta["eps0"] = {k: v for k, v in meta.get("eps0", {"x": 0.01}).items() if k != "mix" and "@" not in k}
     meta["eps0_mean"] = float(np.mean(list(meta["eps0"].values())))
     state = json.loads((run / "last" / "state.json").read_text())
     out = save_model(net, dest / "unet", meta=meta, half=half)
@@ -139,7 +140,8 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
 - Selected checkpoint: step {meta.get('trained_steps')} of {state['step']} trained (best mean validation PSNR),
   wall time {meta.get('wall_seconds')} s at that step on 1 CPU thread (2-core machine, sharing it with the prior's training).
 - Validation (48 Colin27 slices, magnitude PSNR / SSIM at the network scale; R4 / R8: fixed random masks,
-  half 4–12-coil birdcage, 25–40 dB; mix: the robust recipe's distribution with fixed seeds):
+  half 4–12-coil birdcage, 25–40 dB; mix: the robust recipe's distribution with fixed seeds; R4@<SNR>dB: the
+  training option val_high_snr, 8–15 coils of radius 0.7–1.0 at that SNR, fixed random masks):
 
 | set | zero-filled PSNR | U-Net PSNR | U-Net SSIM |
 |---|---|---|---|
