@@ -284,3 +284,24 @@ def test_evaluate_survives_an_unreadable_target(good_dir, tmp_path, capsys):
     assert main(["evaluate", "--target-path", str(good_dir), "--predictions-path", str(out)]) == 1
     cap = capsys.readouterr()
     assert "zz_bad.h5" in cap.err and "2 standard deviations" in cap.out
+
+
+def test_sigterm_waits_while_a_finished_file_is_written_and_recorded():
+    """A SIGTERM after a file's first output write waits until its record is kept (``before_write`` holds it,
+    the batch releases it after the record), so no finished output goes unrecorded in timings.json."""
+    import os
+
+    from mrirecon.pipeline import batch
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        batch.install_signal_handlers()
+        with pytest.raises(batch.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)  # outside the hold: raised at once
+        batch._hold_termination()
+        os.kill(os.getpid(), signal.SIGTERM)  # held: nothing raised yet
+        with pytest.raises(batch.Terminated):
+            batch._release_termination()
+        batch._release_termination()  # nothing pending any more
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -42,12 +42,32 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so the summary files are written on the way out (exit 143)."""
 
 
+#: SIGTERM while a finished file's outputs are being written and recorded waits until its record is kept
+_HOLD = {"on": False, "pending": False}
+
+
 def install_signal_handlers() -> None:
     def on_term(signum, frame):
+        if _HOLD["on"]:
+            _HOLD["pending"] = True
+            return
         raise Terminated()
 
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGTERM, on_term)
+
+
+def _hold_termination() -> None:
+    """From here on, SIGTERM waits (``_release_termination``): the file's outputs are being written."""
+    _HOLD["on"] = True
+
+
+def _release_termination() -> None:
+    """End the hold; a SIGTERM that came during it is raised now, after the file's record was kept."""
+    pending = _HOLD["pending"]
+    _HOLD["on"] = _HOLD["pending"] = False
+    if pending:
+        raise Terminated()
 
 
 def list_inputs(inp: Path) -> list[Path]:
@@ -231,16 +251,21 @@ def run_batch(inp: Path, out_dir: Path, solver, cfg: ReconConfig, *, rank: int =
                     f = FastMRIFile(path)
                     with tqdm(total=f.num_slices, desc=path.name, unit="slice", leave=False, position=1,
                               dynamic_ncols=True) as sbar:
+                        # a SIGTERM between the output's rename and its record would leave a finished file
+                        # unrecorded: from its first write until the record is kept, it waits
                         rec = reconstruct_file(path, out_dir, solver, cfg, device, slice_progress=sbar.update, f=f,
-                                               provenance=prov)
+                                               provenance=prov, before_write=_hold_termination)
                     result["done"].append({**rec, "run": run_id})
+                    _release_termination()
                 except (KeyboardInterrupt, MemoryError):
+                    _HOLD["on"] = _HOLD["pending"] = False
                     raise
                 except Exception as exc:  # a bad file never stops the batch
                     msg = str(exc) if isinstance(exc, FastMRIFileError) else f"{path}: {type(exc).__name__}: {exc}"
                     log(f"error: {msg}")
                     result["failed"].append({"file": path.name, "error": msg, "run": run_id,
                                              "traceback": traceback.format_exc(limit=3)})
+                    _release_termination()  # a SIGTERM held while the failed file's outputs were written
         finally:
             suffix = "" if world == 1 else f".rank{rank}"
             if world == 1:

@@ -140,10 +140,13 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
 
 
 def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device: torch.device,
-                     slice_progress=None, f: FastMRIFile | None = None, provenance: dict | None = None) -> dict:
+                     slice_progress=None, f: FastMRIFile | None = None, provenance: dict | None = None,
+                     before_write=None) -> dict:
     """Reconstruct one file into ``out_dir`` (``f``: the already opened reader, if any); returns a
     record with timing. Raises on a bad file. ``provenance`` (method, options, versions, weight
-    hashes) is stored in the output's attributes; resume compares it."""
+    hashes) is stored in the output's attributes; resume compares it. ``before_write`` (no arguments)
+    is called once the reconstruction is done, before the first output is written (the batch holds
+    SIGTERM there until the file's record is kept)."""
     path = Path(path)
     f = f or FastMRIFile(path)
     t0 = time.time()
@@ -153,6 +156,8 @@ def reconstruct_file(path: Path, out_dir: Path, solver, cfg: ReconConfig, device
     vox = f.header.voxel_size_mm() if f.header else None
     carried = {k: f.attrs[k] for k in ("geometry", "patient_id", "acquisition") if k in f.attrs}
     stored_mask = mask[0] if bool((mask == mask[:1]).all()) else mask  # a 2-D (Poisson) mask is stored 2-D
+    if before_write is not None:
+        before_write()
     write_reconstruction(out, vol, mask=stored_mask.numpy(), std=std, method=cfg.method, mask_desc=mask_desc,
                          seconds=seconds, acceleration=_acceleration(mask), voxel_size_mm=list(vox or (1.0, 1.0, 1.0)),
                          provenance=json.dumps(provenance or {}, sort_keys=True, default=str),
