@@ -65,7 +65,7 @@ def _hold_termination() -> None:
 def _release_termination() -> None:
     """End the hold; a SIGTERM that came during it is raised now, after the file's record was kept."""
     pending = _HOLD["pending"]
-    _HOLD["on"] = _HOLD["pending"] = False
+    _HOLD.update(on=False, pending=False)
     if pending:
         raise Terminated()
 
@@ -258,7 +258,7 @@ def run_batch(inp: Path, out_dir: Path, solver, cfg: ReconConfig, *, rank: int =
                     result["done"].append({**rec, "run": run_id})
                     _release_termination()
                 except (KeyboardInterrupt, MemoryError):
-                    _HOLD["on"] = _HOLD["pending"] = False
+                    _HOLD.update(on=False, pending=False)  # stopping anyway: nothing held any more
                     raise
                 except Exception as exc:  # a bad file never stops the batch
                     msg = str(exc) if isinstance(exc, FastMRIFileError) else f"{path}: {type(exc).__name__}: {exc}"

@@ -392,28 +392,45 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     (high SNR), CS with a small μ; where they are noisy or scarce, the CG solve around the network. The
     ranking is imperfect (docs/benchmarks.md, round 16): held-out lines rank plain CS worse than its image
     error, and at R=8 with equispaced masks they prefer the L1 solve where it loses up to 0.7 dB — which
-    is why ``dc_l1`` is off by default. Returns the image and the network evaluations of the held-out sets."""
-    from mrirecon.data.masks import holdout_splits
+    is why ``dc_l1`` is off by default. With ``dc_l1_mu="dc"`` the CG solve's weight ``mu_cg`` is the L1 solve's
+    μ, and no held-out sets are run. Returns the image and the network evaluations of the held-out sets."""
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.cs import l1_wavelet_solve
 
     b = y.shape[0]
     scale = measurement_scale(physics, y)
     lam = _l1_lamda(physics, y, o, scale)
-    if lam is not None and o.dc_l1_mu == "dc":  # the CG solve's weight; mu = inf (the estimate kept) stays so
-        taken = [i for i in range(b) if not math.isinf(float(mu_cg[i]))]
-        out = x_cg.clone()
-        if taken:
-            out[taken] = l1_wavelet_solve(physics.select(taken), y[taken], lam[taken], scale[taken],
-                                          reference=raw[taken], mu=mu_cg[taken], max_iter=o.dc_l1_iters, seeds=taken)
-        if info is not None:
-            info["dc_l1_lamda"] = [float(v) for v in lam.tolist()]
-            info["dc_l1_mu"] = [float(mu_cg[i]) if i in taken else None for i in range(b)]
-        return out, 0
+    if lam is None:
+        return x_cg, 0
+    if o.dc_l1_mu == "dc":  # the CG solve's weight; mu = inf (the estimate kept) keeps the CG solve
+        mus, evals = [None if math.isinf(v) else v for v in mu_cg.tolist()], 0
+    else:
+        mus, evals = _l1_cv_weights(physics, y, model, o, lam, scale, mu_cg), o.cv_folds
+        if mus is None:
+            return x_cg, 0
+    out = x_cg.clone()
+    taken = [i for i in range(b) if mus[i] is not None]
+    if taken:
+        out[taken] = l1_wavelet_solve(physics.select(taken), y[taken], lam[taken], scale[taken], reference=raw[taken],
+                                      mu=[mus[i] for i in taken], max_iter=o.dc_l1_iters, seeds=taken)
+    if info is not None:
+        info["dc_l1_lamda"] = [float(v) for v in lam.tolist()]
+        info["dc_l1_mu"] = mus  # None: the CG solve kept
+    return out, evals
+
+
+def _l1_cv_weights(physics, y: torch.Tensor, model, o: "UNetOptions", lam: torch.Tensor, scale: torch.Tensor,
+                   mu_cg: torch.Tensor) -> list | None:
+    """``dc_l1_mu="cv"``: per item the weight of ``L1_MUS`` whose L1 solve the held-out sets prefer to the CG
+    solve (None: the CG solve kept); None when no item has lines to hold out."""
+    from mrirecon.data.masks import holdout_splits
+    from mrirecon.recon.cs import l1_wavelet_solve
+
+    b = y.shape[0]
     splits = [holdout_splits(physics.item_mask(i), o.cv_folds, o.cv_fraction) for i in range(b)]
     items = [i for i in range(b) if splits[i]]
-    if lam is None or not items:
-        return x_cg, 0
+    if not items:
+        return None
     errs = torch.zeros(o.cv_folds, len(items), 1 + len(L1_MUS))  # column 0: the CG solve
     for f, (op_keep, y_keep, op_held, y_held, u) in enumerate(_holdout_folds(physics, y, model, o, items, splits)):
         errs[f, :, 0] = _held_error(op_held, y_held, _dc(op_keep, y_keep, u, mu_cg[items], o.dc_iters))
@@ -430,15 +447,7 @@ def _l1_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: tor
     for k, i in enumerate(items):
         if bool(take[k]):
             mus[i] = L1_MUS[int(best[k])]
-    out = x_cg.clone()
-    taken = [i for i in range(b) if mus[i] is not None]
-    if taken:
-        out[taken] = l1_wavelet_solve(physics.select(taken), y[taken], lam[taken], scale[taken], reference=raw[taken],
-                                      mu=[mus[i] for i in taken], max_iter=o.dc_l1_iters, seeds=taken)
-    if info is not None:
-        info["dc_l1_lamda"] = [float(v) for v in lam.tolist()]
-        info["dc_l1_mu"] = mus  # None: the CG solve kept
-    return out, o.cv_folds
+    return mus
 
 
 @register("unet", UNetOptions, networks=("unet",), summary="feed-forward U-Net (+ CG data consistency)")

@@ -115,8 +115,7 @@ def _loss_text(loss: str) -> str:
 def export_unet(run: Path, dest: Path, half: bool) -> None:
     net = load_model(_pick(run))
     meta = dict(net.meta)
-    # the fixed-R sets at the training SNR only (not mix, not the clean val_high_snr set "R4@50dB")
-    meta["eps0"] = {k: v for k, v in meta.get("eps0", {"x": 0.01}).items() if k != "mix" and "@" not in k}
+    meta["eps0"] = {k: v for k, v in meta.get("eps0", {"x": 0.01}).items() if k != "mix"}  # fixed-R sets only
     meta["eps0_mean"] = float(np.mean(list(meta["eps0"].values())))
     state = json.loads((run / "last" / "state.json").read_text())
     out = save_model(net, dest / "unet", meta=meta, half=half)

@@ -295,14 +295,13 @@ class UNetObjective(Objective):
             if getattr(val_src, "pairs", None) is not None:
                 val_src.pairs.mask_func = mf
             self.val[f"R{acc}"] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]  # fixed masks
-        if c.val_high_snr:  # nearly clean data at the first acceleration, localised coils
-            pairs = val_src.pairs
-            mf = RandomMaskFunc([c.center_fractions[0]], [c.accelerations[0]])
-            keep = (pairs.snr_db, pairs.coils, pairs.radius, pairs.multicoil_prob, pairs.mask_func, val_src.mask_func)
-            pairs.snr_db, pairs.coils, pairs.radius = (c.val_high_snr,) * 2, (8, 15), (0.7, 1.0)
-            pairs.multicoil_prob, pairs.mask_func, val_src.mask_func = 1.0, mf, mf
-            self.val[self.high_snr_key] = [val_src.unet_item(int(i), (int(i),)) for i in vidx]
-            pairs.snr_db, pairs.coils, pairs.radius, pairs.multicoil_prob, pairs.mask_func, val_src.mask_func = keep
+        if c.val_high_snr:  # nearly clean data at the first acceleration, localised coils, fixed masks
+            from mrirecon.train.datasets import UNetSliceDataset
+
+            clean = UNetSliceDataset(val_src.images.numpy(), RandomMaskFunc([c.center_fractions[0]], [c.accelerations[0]]),
+                                     fixed_masks=True, augment=False, multicoil_prob=1.0, snr_db=(c.val_high_snr,) * 2,
+                                     coils=(8, 15), radius=(0.7, 1.0), input_spec=val_src.pairs.input_spec)
+            self.val[self.high_snr_key] = [(*clean.item(int(i), (int(i),)), True) for i in vidx]
         if c.recipe == "robust" and getattr(val_src, "pairs", None) is not None:
             # the whole matrix on validation anatomy: contrast, coils, noise, R and masks drawn with fixed seeds
             from mrirecon.data.robust import RobustRecipe
