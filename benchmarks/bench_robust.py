@@ -8,7 +8,8 @@ the given radius, complex noise at the SNR), undersamples it with fastMRI's rand
 mask, estimates ESPIRiT maps from the ACS lines and the noise σ from the k-space (as
 ``mrirecon reconstruct`` does) and scores PSNR / SSIM (fastMRI definitions, magnitude) against the
 NOISELESS image (RSS of the coil images without noise): denoising counts. CS runs on a 7-value λ
-grid (the best is the reference column "CS best-grid") and with λ=auto; "unet+dc" / "ccdf" use the
+grid (the best is the reference column "CS best-grid") and with λ=auto ("cs sure", method cs-sure: λ by GSURE,
+``recon.sure``); "unet+dc" / "ccdf" use the
 previous constants (μ 0.02 / 0.05), "… auto" the weights derived from the noise estimate. DPS uses 50 steps (1000
 is too slow here); RED-diff (100 iterations, ~45 s per cell on this CPU) runs on the random-mask
 cells of the first coil model only. Writes one JSON row per (cell, method); ``--table`` prints the Markdown tables.
@@ -96,6 +97,8 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
         rows["cs best-grid"] = {"PSNR": round(grid[best]["PSNR"], 3), "SSIM": round(grid[best]["SSIM"], 4), "lamda": best}
         rows["cs 1e-3"] = {"PSNR": round(grid[1e-3]["PSNR"], 3), "SSIM": round(grid[1e-3]["SSIM"], 4)}
         add("cs auto", lambda: cs.solve(op, y, options=cs.CSOptions(lamda="auto"), generator=gens()).image)
+    if "cs-sure" in methods:  # lamda of least GSURE risk per slice (recon.sure); auto where GSURE does not apply
+        add("cs sure", lambda: cs.solve(op, y, options=cs.CSOptions(lamda="sure"), generator=gens()).image)
     net, prior = nets
     if "unet" in methods and not tag:
         add("unet+dc", lambda: unet.solve(op, y, net, options=unet.UNetOptions(final_dc="cg", dc_mu=0.02)).image)

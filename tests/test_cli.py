@@ -115,6 +115,19 @@ def test_kill_and_resume(sim_dir, tmp_path):
             assert np.array_equal(a["reconstruction"][()], b["reconstruction"][()]), p.name
 
 
+def test_cs_sure_from_cli_records_its_choice(sim_dir, tmp_path):
+    out = tmp_path / "cs_sure"
+    assert main(["reconstruct", str(sim_dir), str(out), "--method", "cs", "--lamda", "sure", "--accelerations", "2",
+                 "--center-fractions", "0.16", "--max-iter", "20"]) == 0
+    rec = {d["file"]: d for d in json.loads((out / "timings.json").read_text())}
+    assert rec["vol0.h5"]["lamda_rule"] == ["sure", "sure"]  # 4 coils at R=2: GSURE applies
+    assert rec["vol1.h5"]["lamda_rule"][0].startswith("auto (GSURE needs multi-coil")  # single-coil: auto
+    assert all(v > 0 for d in rec.values() for v in d["lamda"])
+    for i in range(3):
+        with h5py.File(out / f"vol{i}.h5") as hf:
+            assert np.isfinite(hf["reconstruction"][()]).all()
+
+
 def test_neural_methods_from_cli(sim_dir, tmp_path):
     from mrirecon.models.io import save_model
     from mrirecon.models.prior import PriorUNet

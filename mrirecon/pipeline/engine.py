@@ -57,8 +57,10 @@ SAFE_LOG2_RANGE = 40  # k-space peaks within 2^±40 (~1e±12) are used as they a
 #: per-slice facts a solver reports in ``Result.info`` that a file's record keeps: the U-Net's data-consistency
 #: weight (``None``: no consistency), its CG-SENSE input's weight, its passes, the weight of its estimate in the
 #: L1-wavelet consistency solve (``dc_l1_mu``; ``None``: the CG solve kept) and CCDF's noise level validated on
-#: held-out k-space
-PER_SLICE_FACTS = ("dc_mu", "input_mu", "passes", "dc_l1_mu", "noise_sigma_validated")
+#: held-out k-space; CS's λ (relative to the slice's scale) and how it was chosen (``--lamda sure`` falls back to
+#: auto per slice); the U-Net's GSURE choice (``--dc-l1 sure``)
+PER_SLICE_FACTS = ("dc_mu", "input_mu", "passes", "dc_l1_mu", "noise_sigma_validated", "lamda", "lamda_rule",
+                   "dc_sure")
 
 
 def power_of_two_scale(y: torch.Tensor) -> float:
@@ -123,7 +125,7 @@ def reconstruct_volume(f: FastMRIFile, solver, cfg: ReconConfig, device: torch.d
         for key in PER_SLICE_FACTS:
             if key in res.info:
                 unit = scale if key == "noise_sigma_validated" else 1.0  # back to the file's intensity units
-                facts.setdefault(key, []).extend(v if v is None or isinstance(v, int) else float(v) * unit
+                facts.setdefault(key, []).extend(v if v is None or isinstance(v, (int, str, dict)) else float(v) * unit
                                                  for v in res.info[key])
         image = res.image.abs() * scale
         check_output(image, f"{cfg.method} (rescaled to the data's intensity)", f.path)

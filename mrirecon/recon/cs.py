@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from mrirecon.diffusion.schedule import sample_generators
+from mrirecon.recon import sure
 from mrirecon.recon.common import measurement_scale
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.registry import register
@@ -22,9 +23,11 @@ from mrirecon.recon.result import Result
 
 @dataclasses.dataclass
 class CSOptions(Options):
-    lamda: float | str = opt("auto", "L1-wavelet weight relative to the measurement's scale, or auto: "
-                             "kappa * sigma_n from the data's noise level (recon.weights)", choices=("auto",), min=0.0,
-                             min_open=True)
+    lamda: float | str = opt("auto", "L1-wavelet weight relative to the measurement's scale; auto: kappa * sigma_n "
+                             "from the data's noise level (recon.weights); sure: the lamda of least estimated image "
+                             "error (GSURE, recon.sure) among kappa * sigma_n x 4^-2..4^2, refined by 2x, on multi-coil "
+                             "data with at least as many measurements as pixels (else auto; 14 solves per slice)",
+                             choices=("auto", "sure"), min=0.0, min_open=True)
     max_iter: int = opt(100, "iterations of sigpy's L1WaveletRecon", min=1)
     wave_name: str = opt("db4", "wavelet (pywt name)")
 
@@ -75,21 +78,50 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
     scale = measurement_scale(physics, y)
     gens = sample_generators(generator, y.shape[0], 1, y.device)
     lam = [o.lamda] * y.shape[0]
-    if o.lamda == "auto":
+    info: dict = {}
+    if o.lamda in ("auto", "sure"):
         from mrirecon.recon.weights import cs_lambda, normalised_sigma
 
         sig = normalised_sigma(physics, y, scale)
         if sig is None:
-            raise ValueError("lamda='auto' needs the noise level, which this operator cannot estimate; give a number")
+            raise ValueError(f"lamda={o.lamda!r} needs the noise level, which this operator cannot estimate; give a number")
         lam = cs_lambda(sig).tolist()
     # sigpy's power iteration is seeded from each item's generator, so the result depends neither on the run
     # nor on the batch the slice is solved in
     seeds = [(gens[b].initial_seed() if isinstance(gens, list) else b) for b in range(y.shape[0])]
+    sure_ok = sure.applicable(physics, y.shape[0]) if o.lamda == "sure" else [False] * y.shape[0]
+    if o.lamda == "sure":
+        info["lamda_rule"] = ["sure" if ok else "auto (GSURE needs multi-coil data with coils x sampled fraction >= 1)"
+                              for ok in sure_ok]
     out = []
     for b in range(y.shape[0]):
         sub = physics.select([b])
-        out.append(l1_wavelet_solve(sub, y[b:b + 1], lam[b], scale[b:b + 1], max_iter=o.max_iter, wave_name=o.wave_name,
-                                    seeds=seeds[b:b + 1])[0])
+        solve_b = lambda lam_b, yb: l1_wavelet_solve(sub, yb, lam_b, scale[b:b + 1], max_iter=o.max_iter,  # noqa: E731
+                                                     wave_name=o.wave_name, seeds=seeds[b:b + 1])
+        chosen = sure_lamda(sub, y[b:b + 1], lam[b], solve_b, seed=seeds[b]) if sure_ok[b] else None
+        if chosen is not None and chosen[0] is None:  # x_ML mostly noise: GSURE cannot rank, auto stays
+            info["lamda_rule"][b] = f"auto (GSURE unreliable: noise is {chosen[1]:.2f} of the least-squares image)"
+            chosen = None
+        if chosen is not None:
+            lam[b], x, tried, risks = chosen
+            info.setdefault("sure", {})[b] = {"lamda": [float(v) for v in tried], "risk": risks}
+            out.append(x[0])
+        else:
+            out.append(solve_b(lam[b], y[b:b + 1])[0])
         if callback is not None:
             callback(b, None, out[-1], None)
-    return Result(image=torch.stack(out).to(y.device), info={"lamda": [float(v) for v in lam]})
+    return Result(image=torch.stack(out).to(y.device), info={"lamda": [float(v) for v in lam], **info})
+
+
+#: lamda=sure: the coarse grid, in units of kappa * sigma_n (recon.weights), refined by 2x around its minimum
+SURE_FACTORS = (1 / 16, 1 / 4, 1.0, 4.0, 16.0)
+
+
+def sure_lamda(physics, y: torch.Tensor, lam_auto: float, solve_one, seed: int = 0):
+    """One item: the λ of least GSURE image-error estimate among ``lam_auto`` × ``SURE_FACTORS``, then
+    ×½ and ×2 around the best. ``solve_one(lamda, y)`` is the CS solve. Returns (λ, image, tried λ,
+    risks), or (None, the noise fraction) where GSURE is not reliable on this item."""
+    est = sure.GSURE(physics, y, physics.noise_level(y), seed=seed)
+    if not bool(est.reliable[0]):
+        return None, float(est.noise_fraction[0])
+    return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est, refine=lambda v: (v / 2, v * 2))

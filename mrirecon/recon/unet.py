@@ -86,8 +86,12 @@ class UNetOptions(Options):
                              "mu over L1_MUS (0: plain CS), and keep it where k-space hold-out validation prefers it to "
                              "the CG solve (5 more network evaluations and 26 L1-wavelet solves per slice): auto "
                              "(lamda = kappa sigma_n, cs's lamda=auto; nothing without a noise level), a number (lamda "
-                             "relative to the measurement's scale) or none (the CG solve only)",
-                             choices=("auto", "none"), min=0.0, min_open=True)
+                             "relative to the measurement's scale), none (the CG solve only) or sure: per slice the "
+                             "least GSURE risk (estimated image error, recon.sure) among the CG solve, CS around the "
+                             "network with the CG solve's mu and plain CS, lamda on cs's sure grid (one more pass chain "
+                             "and 28 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
+                             "fewer measurements than pixels)",
+                             choices=("auto", "none", "sure"), min=0.0, min_open=True)
     dc_l1_iters: int = opt(100, "dc_l1: iterations of each L1-wavelet solve (sigpy's proximal gradient)", min=1)
     dc_l1_mu: str = opt("cv", "dc_l1: the weight mu of the network's estimate in the L1-wavelet solve: cv (chosen per "
                         "slice over L1_MUS on held-out k-space, against the CG solve) or dc (the CG solve's validated "
@@ -355,7 +359,11 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
         n = 2 if bool(two.any()) else 1
     chain, raws = _pass_chain(physics, y, model, x, o, n, mu, mu_between, final_dc)
     x = chain[-1] if two is None else torch.where(bshape(two, x), chain[-1], chain[0])
-    if final_dc == "cg" and o.dc_l1 != "none" and physics.num_coils > 1:
+    if final_dc == "cg" and o.dc_l1 == "sure" and physics.num_coils > 1:
+        per_item = [n if two is None else (2 if bool(two[i]) else 1) for i in range(y.shape[0])]
+        raw = torch.stack([raws[k - 1][i] for i, k in enumerate(per_item)])
+        x, l1_evals = _sure_consistency(physics, y, model, o, x, raw, mu, per_item, info)
+    elif final_dc == "cg" and o.dc_l1 != "none" and physics.num_coils > 1:
         raw = raws[-1] if two is None else torch.where(bshape(two, x), raws[-1], raws[0])
         x, l1_evals = _l1_consistency(physics, y, model, o, x, raw, mu, info)
     else:
@@ -368,6 +376,66 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
             info["passes"] = [n] * y.shape[0]
         info["evaluations"] = n + info.get("cv_folds", 0) + evals + l1_evals
     return x
+
+
+@torch.no_grad()
+def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: torch.Tensor, raw: torch.Tensor,
+                      mu_cg: torch.Tensor, passes: list[int], info: dict | None) -> tuple[torch.Tensor, int]:
+    """``dc_l1="sure"``: per item, the estimate of least GSURE risk (``recon.sure``: the expected squared image
+    error, estimated from the data alone) among the CG solve ``x_cg``, compressed sensing around the network's
+    raw estimate ``raw`` with the CG solve's weight, argmin ½‖Ax − y‖² + μ/2‖x − raw‖² + λ‖Ψx‖₁, and plain CS
+    (μ = 0), each L1 family over CS's GSURE grid of λ (``cs.SURE_FACTORS`` × κσ_n, refined by 2×). The risk of
+    an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
+    CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
+    (single-coil data, fewer measurements than pixels: ``sure.applicable``) or cannot rank on (noise more than
+    half of the least-squares image: ``GSURE.reliable``) keep the CG solve. Returns the image and the extra
+    network evaluations."""
+    from mrirecon.recon import sure
+    from mrirecon.recon.common import measurement_scale
+    from mrirecon.recon.cs import SURE_FACTORS, l1_wavelet_solve
+    from mrirecon.recon.weights import cs_lambda, normalised_sigma
+
+    b = y.shape[0]
+    scale = measurement_scale(physics, y)
+    sig = physics.noise_level(y)
+    ok = sure.applicable(physics, b)
+    out, evals, chosen = x_cg.clone(), 0, [None] * b
+    if sig is None or not any(ok):
+        if info is not None:
+            info["dc_sure"] = chosen
+        return out, 0
+    lam0 = cs_lambda(normalised_sigma(physics, y, scale)).reshape(-1).expand(b).tolist()
+    refine = lambda v: (v / 2, v * 2)  # noqa: E731
+    for i in [i for i in range(b) if ok[i]]:
+        sub, yi, sc = physics.select([i]), y[i:i + 1], scale[i:i + 1]
+        est = sure.GSURE(sub, yi, sig.reshape(-1).expand(b)[i], seed=i)
+        if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank, the CG solve stays
+            chosen[i] = {"estimate": "cg", "unreliable": round(float(est.noise_fraction[0]), 3)}
+            continue
+        yp = est.y_perturbed
+        u_p, _ = network_estimate(sub, yp, model, o)
+        chain_p, raws_p = _pass_chain(sub, yp, model, u_p, o, passes[i], mu_cg[i:i + 1], None, "cg")
+        evals += passes[i]
+        best, best_img = {"estimate": "cg", "risk": float(est.risk(x_cg[i:i + 1], chain_p[-1])[0])}, None
+        lams = [lam0[i] * f for f in SURE_FACTORS]
+        families = [("cs", 0.0, None, None)]
+        if not math.isinf(float(mu_cg[i])):
+            families.insert(0, ("l1", float(mu_cg[i]), raw[i:i + 1], raws_p[-1]))
+        for name, m, ref, ref_p in families:
+            def recon(lam, yy, m=m, ref=ref, ref_p=ref_p):
+                r = ref if yy is yi else ref_p
+                return l1_wavelet_solve(sub, yy, lam, sc, reference=r, mu=None if r is None else m,
+                                        max_iter=o.dc_l1_iters, seeds=[i])
+            lam, img, tried, risks = sure.choose(lams, recon, yi, est, refine=refine)
+            r = min(risks)
+            if r < best["risk"]:
+                best, best_img = {"estimate": name, "risk": r, "lamda": float(lam), "mu": m}, img
+        if best_img is not None:
+            out[i] = best_img[0]
+        chosen[i] = best
+    if info is not None:
+        info["dc_sure"] = chosen  # per item: the estimate kept (cg, l1 around the network, plain cs); None: not applicable
+    return out, evals
 
 
 def _l1_lamda(physics, y: torch.Tensor, o: "UNetOptions", scale: torch.Tensor) -> torch.Tensor | None:

@@ -1,0 +1,136 @@
+"""GSURE: an unbiased estimate of a reconstruction's image error from the measurement alone.
+
+For ``y = A x + n`` with white complex Gaussian noise (``E|n_k|² = σ²`` on the sampled entries) and an
+operator of full column rank (multi-coil data with at least as many measurements as unknowns), Eldar's
+generalised SURE (IEEE TSP 2009) gives, for any weakly differentiable reconstruction ``h(y)``,
+
+    E‖h(y) − x‖² = E[ ‖h‖² − 2 Re⟨h, x_ML⟩ + σ² · div ] + ‖x‖²,
+
+with ``x_ML = (AᴴA)⁻¹ Aᴴ y`` (the least-squares image) and ``div = Σ_k ∂ Re⟨h, B e_k⟩ / ∂n_k`` over the
+real components of the noise (``B = (AᴴA)⁻¹ Aᴴ``). The divergence is estimated by one Monte-Carlo probe
+(Ramani, Blu & Unser, IEEE TIP 2008): ``div ≈ Re⟨(h(y + εb) − h(y)) / ε, B b⟩`` with ``b`` of
+unit-variance real components on the sampled entries. ``‖x‖²`` does not depend on ``h``, so the estimate
+ranks reconstructions of the same data — e.g. CS's λ over a grid (``cs --lamda sure``) — by their
+expected squared image error, without the truth and without holding data out.
+
+Only with full column rank is the estimate about the whole image: single-coil undersampled data (and
+multi-coil data with fewer measurements than unknowns) only estimate the error inside the range of Aᴴ,
+i.e. on the sampled k-space, which always favours the least regularisation; ``applicable`` says which
+items qualify. Noise must be white and equal across coils (mrirecon does not prewhiten correlated coils).
+
+Two limits, measured on the robustness matrix (docs/benchmarks.md, round 18): where noise dominates x_ML
+(random masks at low SNR) the estimate's variance swamps the differences it should rank (``GSURE.reliable``
+then says no), and where the coil maps do not explain the data (ESPIRiT from few calibration lines) the
+estimate measures the error against the model's projection of the truth, x + (AᴴA)⁻¹Aᴴe, which the map error
+e, amplified by poor conditioning, pulls towards the data.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: the probe's step ε, in units of the noise σ (a finite difference across the solver's own noise scale)
+EPS_REL = 0.5
+#: conjugate-gradient iterations / relative tolerance of the least-squares solves (x_ML and B b)
+LS_ITERS, LS_TOL = 200, 1e-7
+
+
+def applicable(physics, n: int) -> list[bool]:
+    """Per item of a batch of ``n``: multi-coil and at least as many sampled k-space values as image
+    pixels (coils × sampled fraction ≥ 1), the condition for ``AᴴA`` to be invertible."""
+    out = []
+    for i in range(n):
+        frac = float(physics.item_mask(i).float().mean())
+        out.append(physics.num_coils > 1 and physics.num_coils * frac >= 1.0)
+    return out
+
+
+#: GSURE is only as informative as x_ML: ``GSURE.reliable`` where noise makes up at most this fraction of
+#: x_ML's energy (more signal than noise). Where parallel imaging amplifies the noise (random masks, low SNR)
+#: x_ML is mostly noise, and the estimate's variance swamps the differences it should rank.
+NOISE_FRACTION_MAX = 0.5
+#: residual_sigma needs at least this many sampled values per unknown (M ≥ 1.5 N: ≥ N/2 degrees of freedom)
+RESIDUAL_MIN_RATIO = 1.5
+
+
+def residual_sigma(physics, y: torch.Tensor, x_ml: torch.Tensor) -> torch.Tensor:
+    """Per item, the noise level from the least-squares residual, σ² = ‖A x_ML − y‖² / (M − N) (M sampled
+    values, N unknowns: the pixels inside the coil maps' support); NaN with fewer than
+    ``RESIDUAL_MIN_RATIO`` × N values. Coil-map or model error only adds to the residual, so this is an upper
+    bound like the k-space estimate (``physics.noise``), whose own bias, signal leaking into the k-space
+    corners and background rows, is largest at high SNR, where the residual's is smallest."""
+    res = (physics.forward(x_ml) - y).abs().pow(2).reshape(y.shape[0], -1).sum(1)
+    out = []
+    for i in range(y.shape[0]):
+        maps, mask = physics.sense_parts(i)
+        n = float(((abs(maps) ** 2).sum(0) > 1e-6).sum())
+        m = float((mask != 0).sum()) * maps.shape[0]
+        out.append(float("nan") if m < RESIDUAL_MIN_RATIO * n else (float(res[i]) / (m - n)) ** 0.5)
+    return torch.tensor(out, dtype=torch.float32)
+
+
+class GSURE:
+    """The risk estimator for one batch of measurements ``y`` with per-item noise ``sigma`` ``(batch,)``
+    (at ``y``'s scale). With ``use_residual`` (and enough measurements) ``residual_sigma`` replaces it: the
+    level of what the model leaves unexplained, thermal noise plus coil-map error, which GSURE has to treat
+    as noise; the k-space estimate also errs upwards at high SNR, where signal reaches its corners. ``y_perturbed`` is the probe measurement
+    to reconstruct a second time with the same settings; ``reliable`` says per item whether x_ML carries more
+    signal than noise (``NOISE_FRACTION_MAX``); ``risk(h, h_perturbed)`` is the per-item estimate of
+    ``‖h − x‖² − ‖x‖²``."""
+
+    def __init__(self, physics, y: torch.Tensor, sigma: torch.Tensor, *, seed: int = 0, eps_rel: float = EPS_REL,
+                 use_residual: bool = True):
+        b = y.shape[0]
+        self.sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).expand(b).to(y.device)
+        if not bool((self.sigma > 0).all()):
+            raise ValueError("GSURE needs a positive noise level for every item")
+        g = torch.Generator().manual_seed(int(seed))
+        probe = torch.complex(torch.randn(y.shape, generator=g), torch.randn(y.shape, generator=g)).to(y.device)
+        m = torch.stack([physics.item_mask(i).to(y.device) != 0 for i in range(b)])
+        self.probe = probe * (m[:, None] if y.dim() == 4 else m)
+        zero = torch.zeros_like(physics.adjoint(y))
+        self.x_ml = physics.cg_solve(y, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
+        self.b_probe = physics.cg_solve(self.probe, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
+        self.sigma_given = self.sigma
+        self.sigma_residual = residual_sigma(physics, y, self.x_ml).to(self.sigma.device)
+        if use_residual:
+            self.sigma = torch.where(torch.isnan(self.sigma_residual), self.sigma, self.sigma_residual)
+        self.eps = eps_rel * self.sigma
+        # E‖B b‖² = 2 tr((AᴴA)⁻¹): the noise energy of x_ML is σ²‖B b‖²/2 (one-probe estimate)
+        noise = self.sigma ** 2 * self.b_probe.abs().pow(2).reshape(b, -1).sum(1) / 2
+        self.noise_fraction = (noise / self.x_ml.abs().pow(2).reshape(b, -1).sum(1).clamp_min(1e-30)).float()
+        self.reliable = self.noise_fraction <= NOISE_FRACTION_MAX
+        self.y_perturbed = y + self.eps.reshape(-1, *([1] * (y.dim() - 1))) * self.probe
+
+    def risk(self, h: torch.Tensor, h_perturbed: torch.Tensor) -> torch.Tensor:
+        flat = lambda v: v.reshape(v.shape[0], -1)  # noqa: E731
+        hf, xf = flat(h), flat(self.x_ml)
+        jac = flat((h_perturbed - h) / self.eps.reshape(-1, *([1] * (h.dim() - 1))))
+        div = (jac.conj() * flat(self.b_probe)).sum(1).real
+        fit = (hf.abs() ** 2).sum(1) - 2 * (hf.conj() * xf).sum(1).real
+        return (fit + self.sigma ** 2 * div).float()
+
+
+def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=None):
+    """Minimise the risk over candidate settings for ONE item (``y`` of batch 1): ``reconstruct(value, y)``
+    reconstructs with a setting; ``values`` is the coarse grid, ``refine(best_value)`` (optional) more
+    values to try around the coarse minimum. Returns (the chosen value, its image, the values tried, their
+    risks)."""
+    tried, risks, images = [], [], []
+
+    def trial(v):
+        h = reconstruct(v, y)
+        hp = reconstruct(v, estimator.y_perturbed)
+        tried.append(v)
+        risks.append(float(estimator.risk(h, hp)[0]))
+        images.append(h)
+
+    for v in values:
+        trial(v)
+    if refine is not None:
+        best = tried[min(range(len(risks)), key=risks.__getitem__)]
+        for v in refine(best):
+            if v not in tried:
+                trial(v)
+    k = min(range(len(risks)), key=risks.__getitem__)
+    return tried[k], images[k], tried, risks

@@ -1,0 +1,169 @@
+"""GSURE (recon.sure): the risk estimate against the true image error, the residual noise level, and its
+use by ``cs --lamda sure`` and ``unet --dc-l1 sure``."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.data.masks import RandomMaskFunc, mask_2d
+from mrirecon.models.boundary import complex_to_channels
+from mrirecon.physics import MultiCoilMRI, SingleCoilMRI, normalise_maps
+from mrirecon.recon import cs, sure, unet
+
+N = 32
+
+
+def _image(batch=1):
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, N), torch.linspace(-1, 1, N), indexing="ij")
+    head = ((xx / 0.8) ** 2 + (yy / 0.9) ** 2 < 1).float()
+    inner = ((xx - 0.2) ** 2 + (yy + 0.1) ** 2 < 0.1).float() + 0.5 * ((xx + 0.3) ** 2 + (yy - 0.3) ** 2 < 0.05).float()
+    img = head * (0.5 + inner) * torch.exp(0.4j * (xx + yy))
+    return img.to(torch.complex64).expand(batch, N, N).clone()
+
+
+def _operator(coils=4, accel=2, batch=1):
+    """Single-coil, or SENSE with spatially varied random maps (well conditioned: GSURE's setting)."""
+    mask, _ = mask_2d(RandomMaskFunc([0.2], [accel]), (N, N), seed=4)
+    if coils == 1:
+        return SingleCoilMRI(mask)
+    g = torch.Generator().manual_seed(3)
+    maps = torch.complex(torch.randn(coils, N, N, generator=g), torch.randn(coils, N, N, generator=g)) + 2
+    return MultiCoilMRI(mask, normalise_maps(maps).expand(batch, coils, N, N).clone())
+
+
+def _measure(op, x, sigma, seed):
+    g = torch.Generator().manual_seed(seed)
+    clean = op.forward(x)
+    n = torch.complex(torch.randn(clean.shape, generator=g), torch.randn(clean.shape, generator=g)) * (sigma / 2 ** 0.5)
+    return clean + n * (clean != 0)
+
+
+def test_gsure_is_unbiased_for_linear_estimators_and_ranks_them():
+    op, x, sigma = _operator(), _image(), 0.05
+    mus = (1e-3, 0.05, 1.0)  # noise-dominated, balanced, bias-dominated
+    est_mean, true_mean = np.zeros(len(mus)), np.zeros(len(mus))
+    draws = 30
+    for d in range(draws):
+        y = _measure(op, x, sigma, seed=d)
+        g = sure.GSURE(op, y, torch.tensor([sigma]), seed=100 + d, use_residual=False)  # the estimator itself
+        for j, mu in enumerate(mus):
+            h = op.cg_solve(y, torch.zeros_like(x), mu, iters=100, tol=1e-9)
+            hp = op.cg_solve(g.y_perturbed, torch.zeros_like(x), mu, iters=100, tol=1e-9)
+            est_mean[j] += (float(g.risk(h, hp)[0]) + float(x.abs().pow(2).sum())) / draws
+            true_mean[j] += float((h - x).abs().pow(2).sum()) / draws
+    assert np.allclose(est_mean, true_mean, rtol=0.1), (est_mean, true_mean)
+    assert list(np.argsort(est_mean)) == list(np.argsort(true_mean))
+    assert true_mean.min() < 0.8 * true_mean.max()  # the weights differ: the ranking is a real test
+
+
+def test_residual_sigma_and_applicability():
+    x = _image(2)
+    op = _operator(coils=4, accel=2, batch=2)
+    y = _measure(op, x, 0.02, seed=1)
+    x_ml = op.cg_solve(y, torch.zeros_like(x), 0.0, iters=200, tol=1e-8)
+    s = sure.residual_sigma(op, y, x_ml)
+    assert torch.allclose(s, torch.full((2,), 0.02), rtol=0.08), s
+    assert sure.applicable(op, 2) == [True, True]
+    assert sure.applicable(_operator(coils=1), 1) == [False]  # undersampled single-coil: only the sampled k-space
+    few = _operator(coils=2, accel=4)  # 2 coils x ~30 % of the lines: fewer measurements than pixels
+    assert sure.applicable(few, 1) == [False]
+    assert torch.isnan(sure.residual_sigma(few, few.forward(x[:1]), x[:1])).all()
+    # the residual level replaces the given one (an overestimate, as the k-space estimate gives at high SNR)
+    g = sure.GSURE(op, y, torch.tensor([0.05, 0.05]))
+    assert torch.allclose(g.sigma, s)
+    with pytest.raises(ValueError, match="positive noise level"):
+        sure.GSURE(op, y, torch.tensor([0.0, 0.02]))
+
+
+@pytest.mark.parametrize("sigma", [0.003, 0.1])
+def test_cs_sure_chooses_a_lamda_at_least_as_good_as_auto(sigma):
+    op, x = _operator(coils=4, accel=2), _image()
+    y = _measure(op, x, sigma, seed=2)
+    op.with_noise(torch.tensor([sigma]))
+    err = lambda z: float((z - x).abs().pow(2).sum())  # noqa: E731
+    auto = cs.solve(op, y, options=cs.CSOptions(lamda="auto"))
+    r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+    assert r.info["lamda_rule"] == ["sure"]
+    tried = r.info["sure"][0]["lamda"]
+    assert len(tried) == len(cs.SURE_FACTORS) + 2 and r.info["lamda"][0] in tried
+    assert err(r.image) <= 1.02 * err(auto.image)
+    # the choice is the truth's best among the tried values, or within 10 % of its error
+    errs = [err(cs.solve(op, y, options=cs.CSOptions(lamda=v)).image) for v in tried]
+    assert err(r.image) <= 1.10 * min(errs), (r.info["lamda"], tried, errs)
+    again = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+    assert torch.equal(again.image, r.image)
+
+
+def test_cs_sure_falls_back_to_auto_where_gsure_does_not_apply():
+    op, x = _operator(coils=1), _image()
+    y = _measure(op, x, 0.02, seed=3)
+    r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+    assert r.info["lamda_rule"][0].startswith("auto")
+    assert torch.equal(r.image, cs.solve(op, y, options=cs.CSOptions(lamda="auto")).image)
+
+
+class _Net(torch.nn.Module):
+    """A stand-in U-Net: ``quality`` 1 returns the truth fitted to the input's scale, 0 a shifted, dimmed
+    copy (a poor network)."""
+
+    def __init__(self, truth, good):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.unit = complex_to_channels(truth if good else 0.5 * truth.roll(3, -1))
+        self.meta = {}
+
+    def forward(self, inp):
+        a = (inp[:, :2] * self.unit).flatten(1).sum(1) / self.unit.pow(2).flatten(1).sum(1)
+        return self.unit * a[:, None, None, None] + 0 * self.w
+
+
+def test_unet_sure_consistency_picks_what_the_data_support():
+    x = _image()
+    op = _operator()
+    err = lambda z: float((z - x).abs().pow(2).sum())  # noqa: E731
+    # clean data, a poor network: GSURE leaves the network for compressed sensing, and the error drops
+    y = _measure(op, x, 1e-3, seed=5)
+    op.with_noise(torch.tensor([1e-3]))
+    poor = _Net(x, good=False)
+    base = unet.solve(op, y, poor, options=unet.UNetOptions(passes=1))
+    s = unet.solve(op, y, poor, options=unet.UNetOptions(passes=1, dc_l1="sure"))
+    assert s.info["dc_sure"][0]["estimate"] in ("l1", "cs")
+    assert err(s.image) < err(base.image)
+    assert s.nfe == base.nfe + 1  # the probe's pass
+    # noisy data, a perfect network: the CG solve around it (or CS pulled to it) stays, nothing worse
+    y = _measure(op, x, 0.2, seed=6)
+    op.with_noise(torch.tensor([0.2]))
+    good = _Net(x, good=True)
+    base = unet.solve(op, y, good, options=unet.UNetOptions(passes=1))
+    s = unet.solve(op, y, good, options=unet.UNetOptions(passes=1, dc_l1="sure"))
+    assert s.info["dc_sure"][0]["estimate"] in ("cg", "l1")
+    assert err(s.image) <= 1.05 * err(base.image)
+
+
+def test_unet_sure_consistency_leaves_single_coil_alone():
+    x = _image()
+    op = SingleCoilMRI(mask_2d(RandomMaskFunc([0.2], [4]), (N, N), seed=4)[0])
+    y = _measure(op, x, 0.02, seed=7)
+    net = _Net(x, good=False)
+    base = unet.solve(op, y, net)
+    s = unet.solve(op, y, net, options=unet.UNetOptions(dc_l1="sure"))
+    assert torch.equal(s.image, base.image) and "dc_sure" not in s.info
+
+
+def test_sure_steps_aside_where_the_least_squares_image_is_mostly_noise():
+    op, x = _operator(), _image()
+    y = _measure(op, x, 1.0, seed=8)  # noise energy of x_ML several times the image's
+    op.with_noise(torch.tensor([1.0]))
+    g = sure.GSURE(op, y, torch.tensor([1.0]))
+    assert float(g.noise_fraction[0]) > sure.NOISE_FRACTION_MAX and not bool(g.reliable[0])
+    r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+    assert r.info["lamda_rule"][0].startswith("auto (GSURE unreliable") and "sure" not in r.info
+    assert torch.equal(r.image, cs.solve(op, y, options=cs.CSOptions(lamda="auto")).image)
+    net = _Net(x, good=False)
+    base = unet.solve(op, y, net, options=unet.UNetOptions(passes=1))
+    s = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="sure"))
+    assert s.info["dc_sure"][0]["estimate"] == "cg" and "unreliable" in s.info["dc_sure"][0]
+    assert torch.equal(s.image, base.image) and s.nfe == base.nfe
+    # a well-measured item of the same operator is reliable
+    assert bool(sure.GSURE(op, _measure(op, x, 0.01, seed=9), torch.tensor([0.01])).reliable[0])
