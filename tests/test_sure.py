@@ -68,6 +68,9 @@ def test_residual_sigma_and_applicability():
     assert sure.applicable(_operator(coils=1), 1) == [False]  # undersampled single-coil: only the sampled k-space
     few = _operator(coils=2, accel=4)  # 2 coils x ~30 % of the lines: fewer measurements than pixels
     assert sure.applicable(few, 1) == [False]
+    square = _operator(coils=3, accel=2)  # about as many measurements as pixels (as the Siemens phantom at R=2):
+    m, n = sure._counts(square, 0)  # x_ML is amplified noise and σ cannot be checked on the residual
+    assert 1.0 <= m / n < sure.RESIDUAL_MIN_RATIO and sure.applicable(square, 1) == [False]
     assert torch.isnan(sure.residual_sigma(few, few.forward(x[:1]), x[:1])).all()
     # the residual level replaces the given one (an overestimate, as the k-space estimate gives at high SNR)
     g = sure.GSURE(op, y, torch.tensor([0.05, 0.05]))

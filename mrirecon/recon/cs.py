@@ -26,7 +26,7 @@ class CSOptions(Options):
     lamda: float | str = opt("auto", "L1-wavelet weight relative to the measurement's scale; auto: kappa * sigma_n "
                              "from the data's noise level (recon.weights); sure: the lamda of least estimated image "
                              "error (GSURE, recon.sure) among kappa * sigma_n x 4^-2..4^2, refined by 2x, on multi-coil "
-                             "data with at least as many measurements as pixels (else auto; 14 solves per slice)",
+                             "data with at least 1.5 sampled values per pixel (else auto; 14 solves per slice)",
                              choices=("auto", "sure"), min=0.0, min_open=True)
     max_iter: int = opt(100, "iterations of sigpy's L1WaveletRecon", min=1)
     wave_name: str = opt("db4", "wavelet (pywt name)")
@@ -91,7 +91,7 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
     seeds = [(gens[b].initial_seed() if isinstance(gens, list) else b) for b in range(y.shape[0])]
     sure_ok = sure.applicable(physics, y.shape[0]) if o.lamda == "sure" else [False] * y.shape[0]
     if o.lamda == "sure":
-        info["lamda_rule"] = ["sure" if ok else "auto (GSURE needs multi-coil data with coils x sampled fraction >= 1)"
+        info["lamda_rule"] = ["sure" if ok else "auto (GSURE needs multi-coil data with >= 1.5 sampled values per pixel)"
                               for ok in sure_ok]
     out = []
     for b in range(y.shape[0]):

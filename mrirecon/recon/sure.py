@@ -15,8 +15,8 @@ expected squared image error, without the truth and without holding data out.
 
 Only with full column rank is the estimate about the whole image: single-coil undersampled data (and
 multi-coil data with fewer measurements than unknowns) only estimate the error inside the range of Aᴴ,
-i.e. on the sampled k-space, which always favours the least regularisation; ``applicable`` says which
-items qualify. Noise must be white and equal across coils (mrirecon does not prewhiten correlated coils).
+i.e. on the sampled k-space, which always favours the least regularisation; ``applicable`` asks for 1.5
+measurements per unknown, which also gives the noise level from the least-squares residual. Noise must be white and equal across coils (mrirecon does not prewhiten correlated coils).
 
 Two limits, measured on the robustness matrix (docs/benchmarks.md, round 18): where noise dominates x_ML
 (random masks at low SNR) the estimate's variance swamps the differences it should rank (``GSURE.reliable``
@@ -36,13 +36,22 @@ LS_ITERS, LS_TOL = 200, 1e-7
 
 
 def applicable(physics, n: int) -> list[bool]:
-    """Per item of a batch of ``n``: multi-coil and at least as many sampled k-space values as image
-    pixels (coils × sampled fraction ≥ 1), the condition for ``AᴴA`` to be invertible."""
+    """Per item of a batch of ``n``: multi-coil with at least ``RESIDUAL_MIN_RATIO`` sampled values per unknown
+    (pixel inside the coil maps' support). AᴴA is then invertible, and the least-squares residual gives the
+    noise level GSURE needs (``residual_sigma``) instead of one it cannot check: near M = N (2 coils at R=2,
+    8 coils at R=8) x_ML is mostly amplified noise, and an underestimated σ makes the least regularisation
+    look best (the Siemens phantom at R=2: λ 30× too small, 10 dB)."""
     out = []
     for i in range(n):
-        frac = float(physics.item_mask(i).float().mean())
-        out.append(physics.num_coils > 1 and physics.num_coils * frac >= 1.0)
+        m, u = _counts(physics, i)
+        out.append(physics.num_coils > 1 and m >= RESIDUAL_MIN_RATIO * u)
     return out
+
+
+def _counts(physics, i: int) -> tuple[float, float]:
+    """Item ``i``'s sampled values M (over coils) and unknowns N (pixels inside the coil maps' support)."""
+    maps, mask = physics.sense_parts(i)
+    return float((mask != 0).sum()) * maps.shape[0], float(((abs(maps) ** 2).sum(0) > 1e-6).sum())
 
 
 #: GSURE is only as informative as x_ML: ``GSURE.reliable`` where noise makes up at most this fraction of
@@ -62,9 +71,7 @@ def residual_sigma(physics, y: torch.Tensor, x_ml: torch.Tensor) -> torch.Tensor
     res = (physics.forward(x_ml) - y).abs().pow(2).reshape(y.shape[0], -1).sum(1)
     out = []
     for i in range(y.shape[0]):
-        maps, mask = physics.sense_parts(i)
-        n = float(((abs(maps) ** 2).sum(0) > 1e-6).sum())
-        m = float((mask != 0).sum()) * maps.shape[0]
+        m, n = _counts(physics, i)
         out.append(float("nan") if m < RESIDUAL_MIN_RATIO * n else (float(res[i]) / (m - n)) ** 0.5)
     return torch.tensor(out, dtype=torch.float32)
 

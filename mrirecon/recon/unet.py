@@ -22,7 +22,9 @@ diagonal in k-space (it changes only the sampled entries), so held-out lines can
 single-coil data use the noise rule.
 
 ``dc_l1`` (off by default) also tries L1-wavelet compressed sensing with the network's estimate as a
-quadratic reference on the same held-out sets, and keeps it per slice where they prefer it (``_l1_consistency``).
+quadratic reference on the same held-out sets, and keeps it per slice where they prefer it (``_l1_consistency``);
+``dc_l1="sure"`` instead picks among the CG solve, CS around the network and plain CS by GSURE, an estimate of the
+image error itself (``_sure_consistency``, ``recon.sure``).
 
 ``passes > 1`` runs the network again on its own consistency-corrected estimate (peak-normalised, as
 the first input is), each pass followed by the same consistency solve with the weight validated for
@@ -90,7 +92,7 @@ class UNetOptions(Options):
                              "least GSURE risk (estimated image error, recon.sure) among the CG solve, CS around the "
                              "network with the CG solve's mu and plain CS, lamda on cs's sure grid (one more pass chain "
                              "and 28 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
-                             "fewer measurements than pixels)",
+                             "fewer than 1.5 sampled values per pixel)",
                              choices=("auto", "none", "sure"), min=0.0, min_open=True)
     dc_l1_iters: int = opt(100, "dc_l1: iterations of each L1-wavelet solve (sigpy's proximal gradient)", min=1)
     dc_l1_mu: str = opt("cv", "dc_l1: the weight mu of the network's estimate in the L1-wavelet solve: cv (chosen per "
@@ -387,7 +389,7 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     (μ = 0), each L1 family over CS's GSURE grid of λ (``cs.SURE_FACTORS`` × κσ_n, refined by 2×). The risk of
     an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
     CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
-    (single-coil data, fewer measurements than pixels: ``sure.applicable``) or cannot rank on (noise more than
+    (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) or cannot rank on (noise more than
     half of the least-squares image: ``GSURE.reliable``) keep the CG solve. Returns the image and the extra
     network evaluations."""
     from mrirecon.recon import sure
