@@ -128,6 +128,23 @@ def test_cs_sure_from_cli_records_its_choice(sim_dir, tmp_path):
             assert np.isfinite(hf["reconstruction"][()]).all()
 
 
+def test_unet_sure_from_cli_records_its_choice(sim_dir, tmp_path):
+    from mrirecon.models.io import save_model
+    from mrirecon.models.unet import UNet
+
+    torch.manual_seed(0)
+    unet_dir = save_model(UNet(chans=4, num_pool_layers=2), tmp_path / "unet", meta={"eps0_mean": 0.01})
+    out = tmp_path / "unet_sure"
+    assert main(["reconstruct", str(sim_dir), str(out), "--method", "unet", "--weights", str(unet_dir), "--dc-l1", "sure",
+                 "--passes", "1", "--dc-l1-iters", "10", "--accelerations", "2", "--center-fractions", "0.16"]) == 0
+    rec = {d["file"]: d for d in json.loads((out / "timings.json").read_text())}
+    chosen = rec["vol0.h5"]["dc_sure"]  # 4 coils at R=2: one record per slice, the estimate kept and its risk
+    assert len(chosen) == 2 and all(c["estimate"] in ("cg", "l1", "cs") for c in chosen)
+    assert "dc_sure" not in rec["vol1.h5"]  # single-coil: no CG solve, nothing to choose
+    with h5py.File(out / "vol0.h5") as hf:
+        assert np.isfinite(hf["reconstruction"][()]).all()
+
+
 def test_neural_methods_from_cli(sim_dir, tmp_path):
     from mrirecon.models.io import save_model
     from mrirecon.models.prior import PriorUNet
