@@ -98,12 +98,13 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
         sub = physics.select([b])
         solve_b = lambda lam_b, yb: l1_wavelet_solve(sub, yb, lam_b, scale[b:b + 1], max_iter=o.max_iter,  # noqa: E731
                                                      wave_name=o.wave_name, seeds=seeds[b:b + 1])
-        chosen = sure_lamda(sub, y[b:b + 1], lam[b], solve_b, seed=seeds[b]) if sure_ok[b] else None
-        if chosen is not None and chosen[0] is None:  # x_ML mostly noise: GSURE cannot rank, auto stays
-            info["lamda_rule"][b] = f"auto (GSURE unreliable: noise is {chosen[1]:.2f} of the least-squares image)"
-            chosen = None
-        if chosen is not None:
-            lam[b], x, tried, risks = chosen
+        est = sure.GSURE(sub, y[b:b + 1], sig[b] * scale[b], seed=seeds[b]) if sure_ok[b] else None
+        if est is not None and not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank, auto stays
+            info["lamda_rule"][b] = (f"auto (GSURE unreliable: noise is {float(est.noise_fraction[0]):.2f} of the "
+                                     "least-squares image)")
+            est = None
+        if est is not None:
+            lam[b], x, tried, risks = sure_lamda(est, y[b:b + 1], lam[b], solve_b)
             info.setdefault("sure", {})[b] = {"lamda": [float(v) for v in tried], "risk": risks}
             out.append(x[0])
         else:
@@ -117,11 +118,8 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
 SURE_FACTORS = (1 / 16, 1 / 4, 1.0, 4.0, 16.0)
 
 
-def sure_lamda(physics, y: torch.Tensor, lam_auto: float, solve_one, seed: int = 0):
-    """One item: the λ of least GSURE image-error estimate among ``lam_auto`` × ``SURE_FACTORS``, then
-    ×½ and ×2 around the best. ``solve_one(lamda, y)`` is the CS solve. Returns (λ, image, tried λ,
-    risks), or (None, the noise fraction) where GSURE is not reliable on this item."""
-    est = sure.GSURE(physics, y, physics.noise_level(y), seed=seed)
-    if not bool(est.reliable[0]):
-        return None, float(est.noise_fraction[0])
+def sure_lamda(est: "sure.GSURE", y: torch.Tensor, lam_auto: float, solve_one):
+    """One item ``y`` with its GSURE estimator ``est``: the λ of least risk among ``lam_auto`` × ``SURE_FACTORS``,
+    then ×½ and ×2 around the best. ``solve_one(lamda, y)`` is the L1-wavelet solve (CS, or CS around a
+    reference: the U-Net's ``dc_l1="sure"``). Returns (λ, image, tried λ, risks)."""
     return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est, refine=lambda v: (v / 2, v * 2))

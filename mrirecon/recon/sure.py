@@ -80,10 +80,10 @@ class GSURE:
     """The risk estimator for one batch of measurements ``y`` with per-item noise ``sigma`` ``(batch,)``
     (at ``y``'s scale). With ``use_residual`` (and enough measurements) ``residual_sigma`` replaces it: the
     level of what the model leaves unexplained, thermal noise plus coil-map error, which GSURE has to treat
-    as noise; the k-space estimate also errs upwards at high SNR, where signal reaches its corners. ``y_perturbed`` is the probe measurement
-    to reconstruct a second time with the same settings; ``reliable`` says per item whether x_ML carries more
-    signal than noise (``NOISE_FRACTION_MAX``); ``risk(h, h_perturbed)`` is the per-item estimate of
-    ``‖h − x‖² − ‖x‖²``."""
+    as noise; the k-space estimate also errs upwards at high SNR, where signal reaches its corners.
+    ``y_perturbed`` is the probe measurement to reconstruct a second time with the same settings; ``reliable``
+    says per item whether x_ML carries more signal than noise (``NOISE_FRACTION_MAX``); ``risk(h, h_perturbed)``
+    is the per-item estimate of ``‖h − x‖² − ‖x‖²``."""
 
     def __init__(self, physics, y: torch.Tensor, sigma: torch.Tensor, *, seed: int = 0, eps_rel: float = EPS_REL,
                  use_residual: bool = True):
@@ -98,7 +98,6 @@ class GSURE:
         zero = torch.zeros_like(physics.adjoint(y))
         self.x_ml = physics.cg_solve(y, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
         self.b_probe = physics.cg_solve(self.probe, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
-        self.sigma_given = self.sigma
         self.sigma_residual = residual_sigma(physics, y, self.x_ml).to(self.sigma.device)
         if use_residual:
             self.sigma = torch.where(torch.isnan(self.sigma_residual), self.sigma, self.sigma_residual)

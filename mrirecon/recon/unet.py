@@ -394,8 +394,8 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     network evaluations."""
     from mrirecon.recon import sure
     from mrirecon.recon.common import measurement_scale
-    from mrirecon.recon.cs import SURE_FACTORS, l1_wavelet_solve
-    from mrirecon.recon.weights import cs_lambda, normalised_sigma
+    from mrirecon.recon.cs import l1_wavelet_solve, sure_lamda
+    from mrirecon.recon.weights import cs_lambda
 
     b = y.shape[0]
     scale = measurement_scale(physics, y)
@@ -406,11 +406,11 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
         if info is not None:
             info["dc_sure"] = chosen
         return out, 0
-    lam0 = cs_lambda(normalised_sigma(physics, y, scale)).reshape(-1).expand(b).tolist()
-    refine = lambda v: (v / 2, v * 2)  # noqa: E731
+    sig = sig.reshape(-1).expand(b)
+    lam0 = cs_lambda(sig / scale.to(sig.device)).tolist()  # cs's lamda=auto, the centre of its sure grid
     for i in [i for i in range(b) if ok[i]]:
         sub, yi, sc = physics.select([i]), y[i:i + 1], scale[i:i + 1]
-        est = sure.GSURE(sub, yi, sig.reshape(-1).expand(b)[i], seed=i)
+        est = sure.GSURE(sub, yi, sig[i], seed=i)
         if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank, the CG solve stays
             chosen[i] = {"estimate": "cg", "unreliable": round(float(est.noise_fraction[0]), 3)}
             continue
@@ -419,7 +419,6 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
         chain_p, raws_p = _pass_chain(sub, yp, model, u_p, o, passes[i], mu_cg[i:i + 1], None, "cg")
         evals += passes[i]
         best, best_img = {"estimate": "cg", "risk": float(est.risk(x_cg[i:i + 1], chain_p[-1])[0])}, None
-        lams = [lam0[i] * f for f in SURE_FACTORS]
         families = [("cs", 0.0, None, None)]
         if not math.isinf(float(mu_cg[i])):
             families.insert(0, ("l1", float(mu_cg[i]), raw[i:i + 1], raws_p[-1]))
@@ -428,7 +427,7 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
                 r = ref if yy is yi else ref_p
                 return l1_wavelet_solve(sub, yy, lam, sc, reference=r, mu=None if r is None else m,
                                         max_iter=o.dc_l1_iters, seeds=[i])
-            lam, img, tried, risks = sure.choose(lams, recon, yi, est, refine=refine)
+            lam, img, tried, risks = sure_lamda(est, yi, lam0[i], recon)
             r = min(risks)
             if r < best["risk"]:
                 best, best_img = {"estimate": name, "risk": r, "lamda": float(lam), "mu": m}, img
