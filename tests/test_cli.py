@@ -140,6 +140,7 @@ def test_unet_sure_from_cli_records_its_choice(sim_dir, tmp_path):
     rec = {d["file"]: d for d in json.loads((out / "timings.json").read_text())}
     chosen = rec["vol0.h5"]["dc_sure"]  # 4 coils at R=2: one record per slice, the estimate kept and its risk
     assert len(chosen) == 2 and all(c["estimate"] in ("cg", "l1", "cs") for c in chosen)
+    assert all(abs(sum(c["weights"].values()) - 1) < 1e-3 for c in chosen if "weights" in c)
     assert "dc_sure" not in rec["vol1.h5"]  # single-coil: no CG solve, nothing to choose
     with h5py.File(out / "vol0.h5") as hf:
         assert np.isfinite(hf["reconstruction"][()]).all()

@@ -57,6 +57,32 @@ def test_gsure_is_unbiased_for_linear_estimators_and_ranks_them():
     assert true_mean.min() < 0.8 * true_mean.max()  # the weights differ: the ranking is a real test
 
 
+def test_gsure_combination_of_two_estimators_beats_both_and_stays_on_the_simplex():
+    op, x, sigma = _operator(), _image(), 0.05
+    mus = (1e-3, 1.0)  # noisy and over-smoothed: their errors differ, so a mixture beats both
+    true_err, comb_err, comb_risk, interior = np.zeros(2), 0.0, 0.0, 0
+    draws = 12
+    for d in range(draws):
+        y = _measure(op, x, sigma, seed=d)
+        g = sure.GSURE(op, y, torch.tensor([sigma]), seed=100 + d, use_residual=False)
+        hs = [op.cg_solve(y, torch.zeros_like(x), mu, iters=100, tol=1e-9) for mu in mus]
+        hps = [op.cg_solve(g.y_perturbed, torch.zeros_like(x), mu, iters=100, tol=1e-9) for mu in mus]
+        img, w, r = g.combine(hs, hps)
+        assert len(w) == 2 and min(w) >= 0 and abs(sum(w) - 1) < 1e-9
+        assert r <= min(float(g.risk(h, hp)[0]) for h, hp in zip(hs, hps)) + 1e-6 * abs(r)
+        interior += 0 < w[0] < 1
+        true_err += np.array([float((h - x).abs().pow(2).sum()) for h in hs]) / draws
+        comb_err += float((img - x).abs().pow(2).sum()) / draws
+        comb_risk += (r + float(x.abs().pow(2).sum())) / draws
+        one, w1, r1 = g.combine(hs[:1], hps[:1])  # one candidate: itself, with its own risk
+        assert w1 == [1.0] and torch.equal(one, hs[0]) and math.isclose(r1, float(g.risk(hs[0], hps[0])[0]), rel_tol=1e-4)
+    assert interior == draws
+    assert comb_err < 0.9 * true_err.min(), (comb_err, true_err)
+    assert math.isclose(comb_risk, comb_err, rel_tol=0.15), (comb_risk, comb_err)  # its own estimate tracks it
+    with pytest.raises(ValueError, match="one perturbed"):
+        g.combine(hs, hps[:1])
+
+
 def test_residual_sigma_and_applicability():
     x = _image(2)
     op = _operator(coils=4, accel=2, batch=2)
@@ -131,7 +157,10 @@ def test_unet_sure_consistency_picks_what_the_data_support():
     poor = _Net(x, good=False)
     base = unet.solve(op, y, poor, options=unet.UNetOptions(passes=1))
     s = unet.solve(op, y, poor, options=unet.UNetOptions(passes=1, dc_l1="sure"))
-    assert s.info["dc_sure"][0]["estimate"] in ("l1", "cs")
+    rec = s.info["dc_sure"][0]
+    assert rec["estimate"] in ("l1", "cs") and set(rec["weights"]) == {"cg", "l1", "cs"}
+    assert abs(sum(rec["weights"].values()) - 1) < 1e-3 and min(rec["weights"].values()) >= 0
+    assert set(rec["lamda"]) == {"l1", "cs"} and rec["mu"] > 0
     assert err(s.image) < err(base.image)
     assert s.nfe == base.nfe + 1  # the probe's pass
     # noisy data, a perfect network: the CG solve around it (or CS pulled to it) stays, nothing worse

@@ -118,8 +118,10 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
 SURE_FACTORS = (1 / 16, 1 / 4, 1.0, 4.0, 16.0)
 
 
-def sure_lamda(est: "sure.GSURE", y: torch.Tensor, lam_auto: float, solve_one):
+def sure_lamda(est: "sure.GSURE", y: torch.Tensor, lam_auto: float, solve_one, perturbed: list | None = None):
     """One item ``y`` with its GSURE estimator ``est``: the λ of least risk among ``lam_auto`` × ``SURE_FACTORS``,
     then ×½ and ×2 around the best. ``solve_one(lamda, y)`` is the L1-wavelet solve (CS, or CS around a
-    reference: the U-Net's ``dc_l1="sure"``). Returns (λ, image, tried λ, risks)."""
-    return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est, refine=lambda v: (v / 2, v * 2))
+    reference: the U-Net's ``dc_l1="sure"``). Returns (λ, image, tried λ, risks); ``perturbed`` as in
+    ``sure.choose``."""
+    return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est, refine=lambda v: (v / 2, v * 2),
+                       perturbed=perturbed)

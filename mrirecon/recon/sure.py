@@ -27,6 +27,9 @@ e, amplified by poor conditioning, pulls towards the data.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import torch
 
 #: the probe's step ε, in units of the noise σ (a finite difference across the solver's own noise scale)
@@ -108,20 +111,74 @@ class GSURE:
         self.reliable = self.noise_fraction <= NOISE_FRACTION_MAX
         self.y_perturbed = y + self.eps.reshape(-1, *([1] * (y.dim() - 1))) * self.probe
 
+    def divergence(self, h: torch.Tensor, h_perturbed: torch.Tensor) -> torch.Tensor:
+        """Per item, the one-probe estimate of the reconstruction's divergence (see the module's docstring)."""
+        jac = _flat((h_perturbed - h) / self.eps.reshape(-1, *([1] * (h.dim() - 1))))
+        return (jac.conj() * _flat(self.b_probe)).sum(1).real
+
     def risk(self, h: torch.Tensor, h_perturbed: torch.Tensor) -> torch.Tensor:
-        flat = lambda v: v.reshape(v.shape[0], -1)  # noqa: E731
-        hf, xf = flat(h), flat(self.x_ml)
-        jac = flat((h_perturbed - h) / self.eps.reshape(-1, *([1] * (h.dim() - 1))))
-        div = (jac.conj() * flat(self.b_probe)).sum(1).real
+        hf, xf = _flat(h), _flat(self.x_ml)
         fit = (hf.abs() ** 2).sum(1) - 2 * (hf.conj() * xf).sum(1).real
-        return (fit + self.sigma ** 2 * div).float()
+        return (fit + self.sigma ** 2 * self.divergence(h, h_perturbed)).float()
+
+    def combine(self, images: list, perturbed: list) -> tuple[torch.Tensor, list[float], float]:
+        """For ONE item (batch 1): the convex combination Σ w_k h_k of candidate reconstructions of least risk.
+        The risk of a combination is quadratic in the weights — ‖Σ w_k h_k‖² − 2 Re⟨Σ w_k h_k, x_ML⟩ + σ² Σ w_k
+        div_k, the divergence being linear — so it is minimised exactly over the simplex (every face's
+        equality-constrained minimum, kept where all its weights are ≥ 0; at most a handful of candidates).
+        With the same probe for every candidate the combination's divergence is that of the weights applied to
+        the perturbed reconstructions. Returns (the image, the weights, its risk); a vertex gives that
+        candidate's own ``risk``."""
+        k = len(images)
+        if k == 0 or k != len(perturbed):
+            raise ValueError("combine needs one perturbed reconstruction per candidate")
+        hs = torch.stack([_flat(h)[0] for h in images]).to(torch.complex128)
+        gram = (hs.conj() @ hs.T).real
+        lin = (hs.conj() @ _flat(self.x_ml)[0].to(torch.complex128)).real
+        div = torch.stack([self.divergence(h, hp)[0] for h, hp in zip(images, perturbed)]).double()
+        q = lin - float(self.sigma[0]) ** 2 * div / 2
+        best_w, best_r = None, math.inf
+        for size in range(1, k + 1):
+            for face in itertools.combinations(range(k), size):
+                idx = list(face)
+                if size == 1:  # a vertex: the candidate itself
+                    w = torch.zeros(k, dtype=torch.float64)
+                    w[idx] = 1.0
+                    r = float(gram[idx[0], idx[0]] - 2 * q[idx[0]])
+                    if r < best_r:
+                        best_w, best_r = w, r
+                    continue
+                g, qq = gram[idx][:, idx], q[idx]
+                # minimise wᵀGw − 2qᵀw subject to Σw = 1: [2G 1; 1ᵀ 0][w; ν] = [2q; 1]
+                kkt = torch.zeros(size + 1, size + 1, dtype=torch.float64)
+                kkt[:size, :size] = 2 * g + 1e-12 * torch.trace(g) * torch.eye(size, dtype=torch.float64)
+                kkt[:size, size] = 1
+                kkt[size, :size] = 1
+                rhs = torch.cat([2 * qq, torch.ones(1, dtype=torch.float64)])
+                try:
+                    wf = torch.linalg.solve(kkt, rhs)[:size]
+                except RuntimeError:  # singular: identical candidates; a smaller face covers it
+                    continue
+                if bool((wf < 0).any()):
+                    continue
+                w = torch.zeros(k, dtype=torch.float64)
+                w[idx] = wf
+                r = float(w @ gram @ w - 2 * w @ q)
+                if r < best_r:
+                    best_w, best_r = w, r
+        image = sum(float(w) * h for w, h in zip(best_w, images))
+        return image, [float(w) for w in best_w], best_r
 
 
-def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=None):
+def _flat(v: torch.Tensor) -> torch.Tensor:
+    return v.reshape(v.shape[0], -1)
+
+
+def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=None, perturbed: list | None = None):
     """Minimise the risk over candidate settings for ONE item (``y`` of batch 1): ``reconstruct(value, y)``
     reconstructs with a setting; ``values`` is the coarse grid, ``refine(best_value)`` (optional) more
     values to try around the coarse minimum. Returns (the chosen value, its image, the values tried, their
-    risks)."""
+    risks); a list given as ``perturbed`` receives the chosen value's reconstruction of the probe measurement."""
     tried, risks, images = [], [], []
 
     def trial(v):
@@ -129,7 +186,7 @@ def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=
         hp = reconstruct(v, estimator.y_perturbed)
         tried.append(v)
         risks.append(float(estimator.risk(h, hp)[0]))
-        images.append(h)
+        images.append((h, hp))
 
     for v in values:
         trial(v)
@@ -139,4 +196,6 @@ def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=
             if v not in tried:
                 trial(v)
     k = min(range(len(risks)), key=risks.__getitem__)
-    return tried[k], images[k], tried, risks
+    if perturbed is not None:
+        perturbed.append(images[k][1])
+    return tried[k], images[k][0], tried, risks

@@ -23,8 +23,8 @@ single-coil data use the noise rule.
 
 ``dc_l1`` (off by default) also tries L1-wavelet compressed sensing with the network's estimate as a
 quadratic reference on the same held-out sets, and keeps it per slice where they prefer it (``_l1_consistency``);
-``dc_l1="sure"`` instead picks among the CG solve, CS around the network and plain CS by GSURE, an estimate of the
-image error itself (``_sure_consistency``, ``recon.sure``).
+``dc_l1="sure"`` instead mixes the CG solve, CS around the network and plain CS with the weights of least GSURE risk,
+an estimate of the image error itself (``_sure_consistency``, ``recon.sure``).
 
 ``passes > 1`` runs the network again on its own consistency-corrected estimate (peak-normalised, as
 the first input is), each pass followed by the same consistency solve with the weight validated for
@@ -89,8 +89,9 @@ class UNetOptions(Options):
                              "the CG solve (5 more network evaluations and 26 L1-wavelet solves per slice): auto "
                              "(lamda = kappa sigma_n, cs's lamda=auto; nothing without a noise level), a number (lamda "
                              "relative to the measurement's scale), none (the CG solve only) or sure: per slice the "
-                             "least GSURE risk (estimated image error, recon.sure) among the CG solve, CS around the "
-                             "network with the CG solve's mu and plain CS, lamda on cs's sure grid (one more pass chain "
+                             "convex combination of least GSURE risk (estimated image error, recon.sure) of the CG "
+                             "solve, CS around the network with the CG solve's mu and plain CS, lamda on cs's sure "
+                             "grid (one more pass chain "
                              "and 28 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
                              "fewer than 1.5 sampled values per pixel)",
                              choices=("auto", "none", "sure"), min=0.0, min_open=True)
@@ -383,10 +384,13 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
 @torch.no_grad()
 def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: torch.Tensor, raw: torch.Tensor,
                       mu_cg: torch.Tensor, passes: list[int], info: dict | None) -> tuple[torch.Tensor, int]:
-    """``dc_l1="sure"``: per item, the estimate of least GSURE risk (``recon.sure``: the expected squared image
-    error, estimated from the data alone) among the CG solve ``x_cg``, compressed sensing around the network's
-    raw estimate ``raw`` with the CG solve's weight, argmin ½‖Ax − y‖² + μ/2‖x − raw‖² + λ‖Ψx‖₁, and plain CS
-    (μ = 0), each L1 family over CS's GSURE grid of λ (``cs.SURE_FACTORS`` × κσ_n, refined by 2×). The risk of
+    """``dc_l1="sure"``: per item, the convex combination of least GSURE risk (``recon.sure``: the expected
+    squared image error, estimated from the data alone; ``GSURE.combine``) of three estimates: the CG solve
+    ``x_cg``, compressed sensing around the network's raw estimate ``raw`` with the CG solve's weight,
+    argmin ½‖Ax − y‖² + μ/2‖x − raw‖² + λ‖Ψx‖₁, and plain CS (μ = 0), each L1 family at its λ of least risk on
+    CS's GSURE grid (``cs.SURE_FACTORS`` × κσ_n, refined by 2×). Their errors differ (the network's bias, the
+    wavelets' bias), so a mixture can beat the best of them; a single estimate is a vertex of the simplex and
+    stays possible. The risk of
     an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
     CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
     (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) or cannot rank on (noise more than
@@ -418,7 +422,7 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
         u_p, _ = network_estimate(sub, yp, model, o)
         chain_p, raws_p = _pass_chain(sub, yp, model, u_p, o, passes[i], mu_cg[i:i + 1], None, "cg")
         evals += passes[i]
-        best, best_img = {"estimate": "cg", "risk": float(est.risk(x_cg[i:i + 1], chain_p[-1])[0])}, None
+        images, perturbed, names, lamdas = [x_cg[i:i + 1]], [chain_p[-1]], ["cg"], {}
         families = [("cs", 0.0, None, None)]
         if not math.isinf(float(mu_cg[i])):
             families.insert(0, ("l1", float(mu_cg[i]), raw[i:i + 1], raws_p[-1]))
@@ -427,15 +431,17 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
                 r = ref if yy is yi else ref_p
                 return l1_wavelet_solve(sub, yy, lam, sc, reference=r, mu=None if r is None else m,
                                         max_iter=o.dc_l1_iters, seeds=[i])
-            lam, img, tried, risks = sure_lamda(est, yi, lam0[i], recon)
-            r = min(risks)
-            if r < best["risk"]:
-                best, best_img = {"estimate": name, "risk": r, "lamda": float(lam), "mu": m}, img
-        if best_img is not None:
-            out[i] = best_img[0]
-        chosen[i] = best
+            lam, img, _, _ = sure_lamda(est, yi, lam0[i], recon, perturbed=perturbed)
+            images.append(img)
+            names.append(name)
+            lamdas[name] = float(lam)
+        img, w, r = est.combine(images, perturbed)
+        out[i] = img[0]
+        weights = dict(zip(names, [round(v, 4) for v in w]))
+        chosen[i] = {"estimate": max(weights, key=weights.get), "weights": weights, "risk": r, "lamda": lamdas,
+                     "mu": None if math.isinf(float(mu_cg[i])) else float(mu_cg[i])}
     if info is not None:
-        info["dc_sure"] = chosen  # per item: the estimate kept (cg, l1 around the network, plain cs); None: not applicable
+        info["dc_sure"] = chosen  # per item: the weights of cg, l1 around the network, plain cs; None: not applicable
     return out, evals
 
 
