@@ -192,10 +192,15 @@ def test_sure_steps_aside_where_the_least_squares_image_is_mostly_noise():
     r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
     assert r.info["lamda_rule"][0].startswith("auto (GSURE unreliable") and "sure" not in r.info
     assert torch.equal(r.image, cs.solve(op, y, options=cs.CSOptions(lamda="auto")).image)
+    # the U-Net falls back to the held-out k-space choice (dc_l1="auto"), which needs no x_ML
     net = _Net(x, good=False)
-    base = unet.solve(op, y, net, options=unet.UNetOptions(passes=1))
+    held = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="auto"))
     s = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="sure"))
-    assert s.info["dc_sure"][0]["estimate"] == "cg" and "unreliable" in s.info["dc_sure"][0]
-    assert torch.equal(s.image, base.image) and s.nfe == base.nfe
+    rec = s.info["dc_sure"][0]
+    assert "unreliable" in rec and rec["held_out"]["mu"] == held.info["dc_l1_mu"][0]
+    assert rec["estimate"] == ("cg" if rec["held_out"]["mu"] is None else "l1")
+    assert torch.allclose(s.image, held.image, atol=1e-6) and s.nfe == held.nfe
+    assert rec["estimate"] == "l1"  # here it leaves the CG solve: the fall-back is not the CG solve again
+    assert not torch.allclose(s.image, unet.solve(op, y, net, options=unet.UNetOptions(passes=1)).image, atol=1e-4)
     # a well-measured item of the same operator is reliable
     assert bool(sure.GSURE(op, _measure(op, x, 0.01, seed=9), torch.tensor([0.01])).reliable[0])

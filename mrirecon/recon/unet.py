@@ -24,7 +24,8 @@ single-coil data use the noise rule.
 ``dc_l1`` (off by default) also tries L1-wavelet compressed sensing with the network's estimate as a
 quadratic reference on the same held-out sets, and keeps it per slice where they prefer it (``_l1_consistency``);
 ``dc_l1="sure"`` instead mixes the CG solve, CS around the network and plain CS with the weights of least GSURE risk,
-an estimate of the image error itself (``_sure_consistency``, ``recon.sure``).
+an estimate of the image error itself (``_sure_consistency``, ``recon.sure``), and takes the held-out choice where
+noise swamps that estimate.
 
 ``passes > 1`` runs the network again on its own consistency-corrected estimate (peak-normalised, as
 the first input is), each pass followed by the same consistency solve with the weight validated for
@@ -93,7 +94,8 @@ class UNetOptions(Options):
                              "solve, CS around the network with the CG solve's mu and plain CS, lamda on cs's sure "
                              "grid (one more pass chain "
                              "and 28 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
-                             "fewer than 1.5 sampled values per pixel)",
+                             "fewer than 1.5 sampled values per pixel; auto's held-out choice where noise is more than "
+                             "half of the least-squares image)",
                              choices=("auto", "none", "sure"), min=0.0, min_open=True)
     dc_l1_iters: int = opt(100, "dc_l1: iterations of each L1-wavelet solve (sigpy's proximal gradient)", min=1)
     dc_l1_mu: str = opt("cv", "dc_l1: the weight mu of the network's estimate in the L1-wavelet solve: cv (chosen per "
@@ -393,9 +395,11 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     stays possible. The risk of
     an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
     CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
-    (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) or cannot rank on (noise more than
-    half of the least-squares image: ``GSURE.reliable``) keep the CG solve. Returns the image and the extra
-    network evaluations."""
+    (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) keep the CG solve. Items it
+    cannot rank on (noise more than half of the least-squares image: ``GSURE.reliable``; random masks at 20–30 dB)
+    take the held-out k-space choice of ``dc_l1="auto"`` instead (``_l1_consistency``, with the options' ``dc_l1_mu``),
+    which needs no least-squares image: on the robustness matrix it gains where GSURE had to step aside (round 19).
+    Returns the image and the extra network evaluations."""
     from mrirecon.recon import sure
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.cs import l1_wavelet_solve, sure_lamda
@@ -415,8 +419,14 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     for i in [i for i in range(b) if ok[i]]:
         sub, yi, sc = physics.select([i]), y[i:i + 1], scale[i:i + 1]
         est = sure.GSURE(sub, yi, sig[i], seed=i)
-        if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank, the CG solve stays
-            chosen[i] = {"estimate": "cg", "unreliable": round(float(est.noise_fraction[0]), 3)}
+        if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank; held-out k-space can (dc_l1="auto")
+            held = {}
+            img, ev = _l1_consistency(sub, yi, model, dataclasses.replace(o, dc_l1="auto"), x_cg[i:i + 1],
+                                      raw[i:i + 1], mu_cg[i:i + 1], held)
+            out[i], evals = img[0], evals + ev
+            mu_l1 = held.get("dc_l1_mu", [None])[0]
+            chosen[i] = {"estimate": "cg" if mu_l1 is None else "l1", "unreliable": round(float(est.noise_fraction[0]), 3),
+                         "held_out": {"lamda": held.get("dc_l1_lamda", [None])[0], "mu": mu_l1}}
             continue
         yp = est.y_perturbed
         u_p, _ = network_estimate(sub, yp, model, o)
