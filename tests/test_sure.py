@@ -81,6 +81,8 @@ def test_gsure_combination_of_two_estimators_beats_both_and_stays_on_the_simplex
     assert math.isclose(comb_risk, comb_err, rel_tol=0.15), (comb_risk, comb_err)  # its own estimate tracks it
     with pytest.raises(ValueError, match="one perturbed"):
         g.combine(hs, hps[:1])
+    with pytest.raises(ValueError, match="not finite"):
+        g.combine([hs[0] * float("nan")], hps[:1])
 
 
 def test_residual_sigma_and_applicability():

@@ -166,6 +166,8 @@ class GSURE:
                 r = float(w @ gram @ w - 2 * w @ q)
                 if r < best_r:
                     best_w, best_r = w, r
+        if best_w is None:  # every risk NaN: a candidate is not finite
+            raise ValueError("combine: the candidates' risks are not finite")
         image = sum(float(w) * h for w, h in zip(best_w, images))
         return image, [float(w) for w in best_w], best_r
 
