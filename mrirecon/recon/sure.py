@@ -133,9 +133,10 @@ class GSURE:
         if k == 0 or k != len(perturbed):
             raise ValueError("combine needs one perturbed reconstruction per candidate")
         hs = torch.stack([_flat(h)[0] for h in images]).to(torch.complex128)
-        gram = (hs.conj() @ hs.T).real
-        lin = (hs.conj() @ _flat(self.x_ml)[0].to(torch.complex128)).real
-        div = torch.stack([self.divergence(h, hp)[0] for h, hp in zip(images, perturbed)]).double()
+        # the k × k problem is solved on the CPU, whatever device the images are on
+        gram = (hs.conj() @ hs.T).real.cpu()
+        lin = (hs.conj() @ _flat(self.x_ml)[0].to(torch.complex128)).real.cpu()
+        div = torch.stack([self.divergence(h, hp)[0] for h, hp in zip(images, perturbed)]).double().cpu()
         q = lin - float(self.sigma[0]) ** 2 * div / 2
         best_w, best_r = None, math.inf
         for size in range(1, k + 1):
