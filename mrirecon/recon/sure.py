@@ -143,25 +143,19 @@ class GSURE:
             for face in itertools.combinations(range(k), size):
                 idx = list(face)
                 if size == 1:  # a vertex: the candidate itself
-                    w = torch.zeros(k, dtype=torch.float64)
-                    w[idx] = 1.0
-                    r = float(gram[idx[0], idx[0]] - 2 * q[idx[0]])
-                    if r < best_r:
-                        best_w, best_r = w, r
-                    continue
-                g, qq = gram[idx][:, idx], q[idx]
-                # minimise wᵀGw − 2qᵀw subject to Σw = 1: [2G 1; 1ᵀ 0][w; ν] = [2q; 1]
-                kkt = torch.zeros(size + 1, size + 1, dtype=torch.float64)
-                kkt[:size, :size] = 2 * g + 1e-12 * torch.trace(g) * torch.eye(size, dtype=torch.float64)
-                kkt[:size, size] = 1
-                kkt[size, :size] = 1
-                rhs = torch.cat([2 * qq, torch.ones(1, dtype=torch.float64)])
-                try:
-                    wf = torch.linalg.solve(kkt, rhs)[:size]
-                except RuntimeError:  # singular: identical candidates; a smaller face covers it
-                    continue
-                if bool((wf < 0).any()):
-                    continue
+                    wf = torch.ones(1, dtype=torch.float64)
+                else:  # minimise wᵀGw − 2qᵀw subject to Σw = 1: [2G 1; 1ᵀ 0][w; ν] = [2q; 1]
+                    g = gram[idx][:, idx]
+                    kkt = torch.zeros(size + 1, size + 1, dtype=torch.float64)
+                    kkt[:size, :size] = 2 * g + 1e-12 * torch.trace(g) * torch.eye(size, dtype=torch.float64)
+                    kkt[:size, size] = 1
+                    kkt[size, :size] = 1
+                    try:
+                        wf = torch.linalg.solve(kkt, torch.cat([2 * q[idx], torch.ones(1, dtype=torch.float64)]))[:size]
+                    except RuntimeError:  # singular: identical candidates; a smaller face covers it
+                        continue
+                    if bool((wf < 0).any()):
+                        continue
                 w = torch.zeros(k, dtype=torch.float64)
                 w[idx] = wf
                 r = float(w @ gram @ w - 2 * w @ q)

@@ -403,11 +403,11 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     from mrirecon.recon import sure
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.cs import l1_wavelet_solve, sure_lamda
-    from mrirecon.recon.weights import cs_lambda
+    from mrirecon.recon.weights import cs_lambda, normalised_sigma
 
     b = y.shape[0]
     scale = measurement_scale(physics, y)
-    sig = physics.noise_level(y)
+    sig = normalised_sigma(physics, y, scale)
     ok = sure.applicable(physics, b)
     out, evals, chosen = x_cg.clone(), 0, [None] * b
     if sig is None or not any(ok):
@@ -415,10 +415,10 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
             info["dc_sure"] = chosen
         return out, 0
     sig = sig.reshape(-1).expand(b)
-    lam0 = cs_lambda(sig / scale.to(sig.device)).tolist()  # cs's lamda=auto, the centre of its sure grid
+    lam0 = cs_lambda(sig).tolist()  # cs's lamda=auto, the centre of its sure grid
     for i in [i for i in range(b) if ok[i]]:
         sub, yi, sc = physics.select([i]), y[i:i + 1], scale[i:i + 1]
-        est = sure.GSURE(sub, yi, sig[i], seed=i)
+        est = sure.GSURE(sub, yi, sig[i] * sc[0], seed=i)
         if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank; held-out k-space can (dc_l1="auto")
             held = {}
             img, ev = _l1_consistency(sub, yi, model, dataclasses.replace(o, dc_l1="auto"), x_cg[i:i + 1],
