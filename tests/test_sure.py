@@ -109,19 +109,24 @@ def test_residual_sigma_and_applicability():
 
 @pytest.mark.parametrize("sigma", [0.003, 0.1])
 def test_cs_sure_chooses_a_lamda_at_least_as_good_as_auto(sigma):
-    op, x = _operator(coils=4, accel=2), _image()
-    y = _measure(op, x, sigma, seed=2)
-    op.with_noise(torch.tensor([sigma]))
+    """Over 6 noise draws: never worse than auto (by 2 %), and on average within 10 % of the truth's best λ among
+    those tried (single draws: within 35 %; one probe's divergence is noisy where noise dominates)."""
+    x = _image()
     err = lambda z: float((z - x).abs().pow(2).sum())  # noqa: E731
-    auto = cs.solve(op, y, options=cs.CSOptions(lamda="auto"))
-    r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
-    assert r.info["lamda_rule"] == ["sure"]
-    tried = r.info["sure"][0]["lamda"]
-    assert len(tried) == len(cs.SURE_FACTORS) + 2 and r.info["lamda"][0] in tried
-    assert err(r.image) <= 1.02 * err(auto.image)
-    # the choice is the truth's best among the tried values, or within 10 % of its error
-    errs = [err(cs.solve(op, y, options=cs.CSOptions(lamda=v)).image) for v in tried]
-    assert err(r.image) <= 1.10 * min(errs), (r.info["lamda"], tried, errs)
+    to_best = []
+    for seed in range(6):
+        op = _operator(coils=4, accel=2)
+        y = _measure(op, x, sigma, seed=seed)
+        op.with_noise(torch.tensor([sigma]))
+        auto = cs.solve(op, y, options=cs.CSOptions(lamda="auto"))
+        r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+        assert r.info["lamda_rule"] == ["sure"]
+        tried = r.info["sure"][0]["lamda"]
+        assert len(tried) == len(cs.SURE_FACTORS) + 2 and r.info["lamda"][0] in tried
+        assert err(r.image) <= 1.02 * err(auto.image)
+        errs = [err(cs.solve(op, y, options=cs.CSOptions(lamda=v)).image) for v in tried]
+        to_best.append(err(r.image) / min(errs))
+    assert np.mean(to_best) <= 1.10 and max(to_best) <= 1.35, to_best
     again = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
     assert torch.equal(again.image, r.image)
 
@@ -206,3 +211,35 @@ def test_sure_steps_aside_where_the_least_squares_image_is_mostly_noise():
     assert not torch.allclose(s.image, unet.solve(op, y, net, options=unet.UNetOptions(passes=1)).image, atol=1e-4)
     # a well-measured item of the same operator is reliable
     assert bool(sure.GSURE(op, _measure(op, x, 0.01, seed=9), torch.tensor([0.01])).reliable[0])
+
+
+def _soft(z: torch.Tensor, t: float) -> torch.Tensor:
+    mag = z.abs()
+    return torch.where(mag > t, z * (1 - t / mag.clamp_min(1e-12)), torch.zeros_like(z))
+
+
+def test_probe_step_keeps_the_divergence_of_a_soft_threshold_unbiased():
+    """The divergence by finite difference is a secant: across too large a step the soft threshold bends and
+    the estimate is biased up (that made GSURE prefer λ up to 2× too large on L1-wavelet solves, round 20).
+    For complex soft thresholding of the least-squares image at σ, with a faint object (many pixels near the
+    threshold), the exact divergence is Σ_{|z|>t} (2 − t/|z|) over the pixels (real components; fully sampled,
+    orthonormal coil maps, so x_ML's noise is white with unit variance per real component of the probe).
+    Over 16 probes ``EPS_REL`` is within 4 % of it; 0.5σ, the earlier step, overshoots by more than 10 %
+    (measured: +0.0 ± 1 % and +18 %)."""
+    op = _operator(coils=4, accel=1)
+    x, sigma = _image() * 0.1, 0.05
+    y = _measure(op, x, sigma, seed=0)
+    t = sigma
+    errs = {}
+    for eps_rel in (sure.EPS_REL, 0.5):
+        est_div, exact = [], []
+        for s in range(16):
+            g = sure.GSURE(op, y, torch.tensor([sigma]), seed=100 + s, eps_rel=eps_rel, use_residual=False)
+            h = _soft(g.x_ml, t)
+            hp = _soft(op.cg_solve(g.y_perturbed, torch.zeros_like(x), 0.0, iters=200, tol=1e-9), t)
+            est_div.append(float(g.divergence(h, hp)[0]))
+            z = g.x_ml.abs()
+            exact.append(float(torch.where(z > t, 2 - t / z.clamp_min(1e-12), torch.zeros_like(z)).sum()))
+        errs[eps_rel] = np.mean(est_div) / np.mean(exact) - 1
+    assert abs(errs[sure.EPS_REL]) < 0.04, errs
+    assert errs[0.5] > 0.1, errs
