@@ -469,3 +469,41 @@ def test_passes_cv_on_fully_sampled_data_keeps_one_pass_and_counts_no_hold_out()
         r = unet_solver.solve(op, y, net)
         assert r.info["passes"] == [1, 1] and r.info["passes_cv_evaluations"] == 0 and r.nfe == 1
         assert "cv_folds" not in r.info
+
+
+class _LeftBiased(torch.nn.Module):
+    """A network that is not flip-equivariant: it shifts its input one pixel down and right."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.meta = {"eps0_mean": 0.01}
+
+    def forward(self, z):
+        return torch.roll(z, (1, 1), (-2, -1)) + 0 * self.w
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+def test_flip_ensemble_averages_the_network_on_flipped_inputs(coils):
+    """flips=2 / 4: every network evaluation is the mean of the network on the input flipped up-down (and
+    left-right, both), each flipped back; evaluations are counted per flip; 1 is the network as it is."""
+    from mrirecon.recon.unet import network_estimate
+
+    op, x, y = _single_or_multi(coils, 0.01)
+    net = _LeftBiased()
+    u1, s1 = network_estimate(op, y, net, UNetOptions(flips=1))
+    u2, s2 = network_estimate(op, y, net, UNetOptions(flips=2))
+    u4, _ = network_estimate(op, y, net, UNetOptions(flips=4))
+    base = u1 / s1.reshape(-1, 1, 1)
+    up = torch.roll(base, (-1, -1), (-2, -1))  # the input the network saw (its output undone)
+    want2 = (torch.roll(up, (1, 1), (-2, -1)) + torch.roll(up, (-1, 1), (-2, -1))) / 2
+    want4 = (torch.roll(up, (1, 1), (-2, -1)) + torch.roll(up, (-1, 1), (-2, -1)) + torch.roll(up, (1, -1), (-2, -1))
+             + torch.roll(up, (-1, -1), (-2, -1))) / 4
+    assert torch.allclose(u2 / s2.reshape(-1, 1, 1), want2, atol=1e-6)
+    assert torch.allclose(u4 / s1.reshape(-1, 1, 1), want4, atol=1e-6)
+    one = unet_solver.solve(op, y, net, options=UNetOptions(passes=1))
+    four = unet_solver.solve(op, y, net, options=UNetOptions(passes=1, flips=4))
+    assert four.nfe == 4 * one.nfe and torch.isfinite(four.image).all()
+    for bad in (0, 3, 8):
+        with pytest.raises(ValueError, match="flips"):
+            UNetOptions(flips=bad)

@@ -107,6 +107,15 @@ class UNetOptions(Options):
                         "noise above the network's training range when its weights record sigma_ref; "
                         "models.unet.sense_input_mu) or trained (the trained weight always)",
                         choices=("auto", "trained"))
+    flips: int = opt(1, "test-time ensemble: the network on 1, 2 or 4 flips of its input (none; up-down; and "
+                        "left-right, both), undone and averaged, at every network evaluation (evaluations x flips). "
+                        "No transposes: they turn the mask's column undersampling into row undersampling, which the "
+                        "network never saw", min=1, max=4)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.flips not in (1, 2, 4):
+            raise ValueError(f"UNetOptions.flips must be 1, 2 or 4, got {self.flips}")
 
 
 def input_spec(model, o: "UNetOptions | None" = None) -> dict | None:
@@ -127,7 +136,7 @@ def network_estimate(physics, y: torch.Tensor, model, o: "UNetOptions | None" = 
 
     inp, scale = network_input(physics, y, input_spec(model, o), info)
     warn_if_far_from_training_size(model, inp.shape)
-    return _run(model, inp, y.device, scale), scale
+    return _run(model, inp, y.device, scale, o.flips if o is not None else 1), scale
 
 
 @torch.no_grad()
@@ -136,12 +145,21 @@ def network_refine(physics, y: torch.Tensor, model, x: torch.Tensor, o: "UNetOpt
     the place of the input image (normalised by its peak as ``prepare_input`` normalises, with the same
     noise-condition map when the network has one), and the output comes back at ``y``'s scale."""
     peak = x.abs().flatten(1).amax(1).clamp_min(1e-12)
-    return _run(model, input_channels(physics, y, x / bshape(peak, x), peak, input_spec(model, o)), y.device, peak)
+    return _run(model, input_channels(physics, y, x / bshape(peak, x), peak, input_spec(model, o)), y.device, peak,
+                o.flips if o is not None else 1)
 
 
-def _run(model, channels: torch.Tensor, device, scale: torch.Tensor) -> torch.Tensor:
-    """The network on input channels, as a complex image on ``device`` multiplied back by ``scale``."""
-    x = channels_to_complex(model(channels.to(next(model.parameters()).device))).to(device)
+#: the flips of ``UNetOptions.flips``, as ``_dihedral`` codes: none, up-down (the mask unchanged), left-right
+#: (the mask mirrored), both
+FLIP_CODES = (0, 2, 1, 3)
+
+
+def _run(model, channels: torch.Tensor, device, scale: torch.Tensor, flips: int = 1) -> torch.Tensor:
+    """The network on input channels, as a complex image on ``device`` multiplied back by ``scale``; with
+    ``flips`` > 1 the mean of its outputs on the first ``flips`` of ``FLIP_CODES``, each flipped back."""
+    ch = channels.to(next(model.parameters()).device)
+    out = sum(_undihedral(model(_dihedral(ch, k)), k) for k in FLIP_CODES[:flips]) / flips
+    x = channels_to_complex(out).to(device)
     return x * bshape(scale, x)
 
 
@@ -379,7 +397,7 @@ def reconstruct(physics, y: torch.Tensor, model, options: UNetOptions | None = N
             info["passes_cv_evaluations"] = evals  # each held-out set: the network and its second pass
         elif n > 1:
             info["passes"] = [n] * y.shape[0]
-        info["evaluations"] = n + info.get("cv_folds", 0) + evals + l1_evals
+        info["evaluations"] = (n + info.get("cv_folds", 0) + evals + l1_evals) * o.flips
     return x
 
 
