@@ -286,6 +286,43 @@ def test_evaluate_survives_an_unreadable_target(good_dir, tmp_path, capsys):
     assert "zz_bad.h5" in cap.err and "2 standard deviations" in cap.out
 
 
+def test_evaluate_against_the_noiseless_target(good_dir, tmp_path, capsys):
+    """``--reference noiseless`` scores simulated files against their target without the noise (its own
+    metrics files); a file without one is a failure that names it, the others are still scored."""
+    from mrirecon.eval.evaluate import evaluate_dirs
+    from mrirecon.io.fastmri import write_fastmri_file
+
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(good_dir), str(out), "--method", "zero-filled"]) == 0
+    noisy = evaluate_dirs(good_dir, out)
+    clean = evaluate_dirs(good_dir, out, reference="noiseless")
+    assert [r["file"] for r in clean["volumes"]] == ["good_a.h5", "good_b.h5"] and not clean["failed"]
+    assert all(a["PSNR"] != b["PSNR"] for a, b in zip(noisy["volumes"], clean["volumes"]))
+    with h5py.File(good_dir / "good_a.h5") as hf:
+        write_fastmri_file(good_dir / "plain.h5", hf["kspace"][()], target=hf["reconstruction_esc"][()])
+    assert main(["reconstruct", str(good_dir / "plain.h5"), str(out), "--method", "zero-filled"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--target-path", str(good_dir), "--predictions-path", str(out),
+                 "--reference", "noiseless"]) == 1
+    cap = capsys.readouterr()
+    assert "plain.h5" in cap.err and "no noiseless target" in cap.err
+    assert (out / "metrics_noiseless.json").exists()
+    assert len(json.loads((out / "metrics_noiseless.json").read_text())["volumes"]) == 2
+    with pytest.raises(ValueError, match="reference"):
+        evaluate_dirs(good_dir, out, reference="clean")
+
+
+def test_demo_table_has_noiseless_columns_when_the_file_has_them():
+    from mrirecon.pipeline.demo import demo_table
+
+    row = {"R": 4, "method": "cs", "PSNR": 25.0, "SSIM": 0.7, "NMSE": 0.02, "s_per_slice": 0.5}
+    plain = demo_table([row])
+    assert plain[0] == "| R | method | PSNR (dB) | SSIM | NMSE | s/slice |" and plain[2] == "| 4 | cs | 25.00 | 0.7000 | 0.0200 | 0.50 |"
+    both = demo_table([dict(row, PSNR_noiseless=26.0, SSIM_noiseless=0.65)])
+    assert "PSNR, noiseless" in both[0] and both[1].count("---") == 8
+    assert both[2] == "| 4 | cs | 25.00 | 0.7000 | 0.0200 | 26.00 | 0.6500 | 0.50 |"
+
+
 def test_sigterm_waits_while_a_finished_file_is_written_and_recorded():
     """A SIGTERM after a file's first output write waits until its record is kept (``before_write`` holds it,
     the batch releases it after the record), so no finished output goes unrecorded in timings.json."""

@@ -255,6 +255,27 @@ def test_sweep_report(sim_dir, tmp_path):
     assert page.count("data:image/png;base64,") == 4 and "zero-filled" in page
 
 
+def test_sweep_against_the_noiseless_target(sim_dir, tmp_path, capsys):
+    """--reference noiseless: every row scored against the simulated files' noiseless targets (its own metrics
+    files, the report says which); data without them are refused before anything is reconstructed."""
+    from mrirecon.io.fastmri import write_fastmri_file
+
+    out = tmp_path / "report"
+    assert main(["sweep", str(sim_dir), "--methods", "zero-filled", "--accelerations", "4", "--out", str(out),
+                 "--reference", "noiseless"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["rows"][0]["volumes"] == 3
+    rdir = out / "recons" / "zero-filled_R4"
+    assert (rdir / "metrics_noiseless.json").exists() and not (rdir / "metrics.json").exists()
+    assert "noiseless" in json.dumps(res)
+    with h5py.File(sim_dir / "vol0.h5") as hf:
+        write_fastmri_file(sim_dir / "zz_plain.h5", hf["kspace"][()], target=hf["reconstruction_rss"][()])
+    capsys.readouterr()
+    assert main(["sweep", str(sim_dir), "--methods", "zero-filled", "--accelerations", "4", "--out", str(tmp_path / "r2"),
+                 "--reference", "noiseless"]) != 0
+    assert "zz_plain.h5" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
 def test_train_dispatch_help(capsys):
     with pytest.raises(SystemExit):
         main(["train", "unet", "--help"])

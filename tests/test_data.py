@@ -84,6 +84,35 @@ def test_simulation_noise_and_targets(phantoms):
     assert dphi.abs().median() < 0.2
 
 
+def test_simulation_noiseless_target(phantoms, tmp_path):
+    """``simulate`` returns fastMRI's target (RSS of the noisy k-space) and the same image without the noise;
+    the noisy one's draws are unchanged by it, and ``write_simulated`` stores the noiseless one."""
+    import h5py
+
+    from mrirecon.data.synth import SimConfig, simulate, simulate_kspace, write_simulated
+    from mrirecon.io import FastMRIFile
+    from mrirecon.io.fastmri import NOISELESS_KEY
+
+    for coils in (8, 1):
+        cfg = SimConfig(coils=coils, snr_db=20, readout_oversampling=2 if coils > 1 else 1, seed=5)
+        k, tgt, clean = simulate(phantoms[:2], cfg)
+        k0, t0 = simulate_kspace(phantoms[:2], cfg)
+        assert torch.equal(k, k0) and torch.equal(tgt, t0)
+        _, clean_hi = simulate_kspace(phantoms[:2], dataclasses.replace(cfg, snr_db=300))
+        assert clean.shape == tgt.shape and torch.allclose(clean, clean_hi, atol=1e-5)
+        # the noise in fastMRI's target: clearly there at 20 dB, absent in the noiseless one
+        err = lambda t: float(((t - clean_hi) ** 2).mean())  # noqa: E731
+        assert err(tgt) > 1e4 * max(err(clean), 1e-12)
+    path = write_simulated(tmp_path / "s.h5", phantoms[:2], SimConfig(coils=4, snr_db=25, seed=1))
+    f = FastMRIFile(path)
+    with h5py.File(path) as hf:
+        assert NOISELESS_KEY in hf and hf[NOISELESS_KEY].shape == hf["reconstruction_rss"].shape
+    _, t, c = simulate(phantoms[:2], SimConfig(coils=4, snr_db=25, seed=1))
+    assert np.array_equal(f.volume_target(), t.numpy()) and np.array_equal(f.volume_target("noiseless"), c.numpy())
+    with pytest.raises(ValueError, match="reference"):
+        f.volume_target("clean")
+
+
 def test_unet_dataset_seeding(phantoms):
     from mrirecon.train.datasets import UNetSliceDataset
     from mrirecon.data.masks import RandomMaskFunc

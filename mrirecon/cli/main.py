@@ -85,9 +85,10 @@ def cmd_reconstruct(a) -> int:
 def cmd_evaluate(a) -> int:
     from mrirecon.eval.evaluate import evaluate_dirs, format_summary
 
+    stem = "metrics" if a.reference == "file" else "metrics_noiseless"
     res = evaluate_dirs(a.target_path, a.predictions_path, a.challenge, a.acquisition,
-                        out_csv=a.out_csv or Path(a.predictions_path) / "metrics.csv",
-                        out_json=a.out_json or Path(a.predictions_path) / "metrics.json")
+                        out_csv=a.out_csv or Path(a.predictions_path) / f"{stem}.csv",
+                        out_json=a.out_json or Path(a.predictions_path) / f"{stem}.json", reference=a.reference)
     for r in res["volumes"]:
         print(f"{r['file']}: NMSE {r['NMSE']:.4f}  PSNR {r['PSNR']:.2f}  SSIM {r['SSIM']:.4f}")
     if res["missing"]:
@@ -109,7 +110,8 @@ def cmd_sweep(a) -> int:
         raise ValueError("give one centre fraction per acceleration")
     a.center_fractions = cfs
     per_method = sweep_options(a, a.methods)
-    res = run_sweep(a.data, a.out, list(a.methods), recon_config(a, method=a.methods[0]), per_method)
+    res = run_sweep(a.data, a.out, list(a.methods), recon_config(a, method=a.methods[0]), per_method,
+                    reference=a.reference)
     print(f"report: {res['report']}")
     return 1 if res["failed"] else 0
 
@@ -222,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--acquisition", default=None)
     e.add_argument("--out-csv", default=None)
     e.add_argument("--out-json", default=None)
+    e.add_argument("--reference", choices=["file", "noiseless"], default="file",
+                   help="file: fastMRI's target (made from the noisy k-space); noiseless: a simulated file's target "
+                        "without the noise (reconstruction_noiseless; written to metrics_noiseless.csv / .json)")
     e.set_defaults(func=cmd_evaluate)
 
     sw = sub.add_parser("sweep", help="reconstruct + evaluate every (method, acceleration); CSV, plots, HTML report",
@@ -232,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_flags(sw, accelerations=(4, 8), center_fractions=None)
     add_method_flags(sw, "mri")
     sw.add_argument("--overwrite", action="store_true")
+    sw.add_argument("--reference", choices=["file", "noiseless"], default="file",
+                    help="score against fastMRI's target (file) or a simulated file's noiseless one")
     sw.set_defaults(func=cmd_sweep, save=())
 
     d = sub.add_parser("demo", help="reconstruct the bundled demo file at R=4 and R=8 and print a table")

@@ -79,7 +79,19 @@ def surface_coil_maps(coils: int, h: int, w: int, generator: torch.Generator | N
 
 
 def simulate_kspace(mag: np.ndarray, cfg: SimConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Magnitude ``(slices, H, W)`` → (k-space ``(slices[, coils], H_enc, W)`` complex64, target ``(slices, H, W)``)."""
+    """Magnitude ``(slices, H, W)`` → (k-space ``(slices[, coils], H_enc, W)`` complex64, target ``(slices, H, W)``).
+
+    The target is fastMRI's: the root-sum-of-squares (single-coil: the magnitude) of the fully sampled,
+    *noisy* k-space. ``simulate`` also returns the same image without the noise."""
+    k, target, _ = simulate(mag, cfg)
+    return k, target
+
+
+def simulate(mag: np.ndarray, cfg: SimConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``simulate_kspace``'s (k-space, target) and the noiseless target ``(slices, H, W)``: the same
+    root-sum-of-squares (magnitude) of the coil images before the noise is added, i.e. the truth a
+    reconstruction of this k-space estimates. Against fastMRI's noisy target, part of the score rewards
+    keeping the noise of the sampled k-space lines, which that target shares."""
     g = torch.Generator().manual_seed(cfg.seed)
     mag_t = torch.as_tensor(np.asarray(mag, np.float32))
     s, h, w = mag_t.shape
@@ -100,15 +112,17 @@ def simulate_kspace(mag: np.ndarray, cfg: SimConfig) -> tuple[torch.Tensor, torc
         coil_imgs = x
     k = fft2c(coil_imgs)
     noise = torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g)) * (sigma / np.sqrt(2))
+    clean = rss(coil_imgs, 1) if k.dim() == 4 else coil_imgs.abs()
     k = (k + noise).to(torch.complex64)
     imgs = ifft2c(k)
     target = rss(imgs, 1) if k.dim() == 4 else imgs.abs()
-    return k, center_crop(target, (h, w)).float()
+    return k, center_crop(target, (h, w)).float(), center_crop(clean, (h, w)).float()
 
 
 def write_simulated(path, mag: np.ndarray, cfg: SimConfig, patient_id: str = "sim") -> Path:
-    """Simulate and write one fastMRI-layout file (atomically)."""
-    k, target = simulate_kspace(mag, cfg)
+    """Simulate and write one fastMRI-layout file (atomically), with the noiseless target beside fastMRI's
+    (``NOISELESS_KEY``)."""
+    k, target, clean = simulate(mag, cfg)
     h, w = target.shape[-2:]
     h_enc = k.shape[-2]
     pix = cfg.fov_mm / w
@@ -117,7 +131,7 @@ def write_simulated(path, mag: np.ndarray, cfg: SimConfig, patient_id: str = "si
     tgt = target.numpy()
     attrs = {"max": float(tgt.max()), "norm": float(np.linalg.norm(tgt)), "acquisition": cfg.acquisition,
              "patient_id": patient_id, "snr_db": cfg.snr_db, "simulated": True}
-    return write_fastmri_file(path, k.numpy(), target=tgt, header=header, attrs=attrs)
+    return write_fastmri_file(path, k.numpy(), target=tgt, header=header, attrs=attrs, noiseless=clean.numpy())
 
 
 def simulate_dataset(images: np.ndarray, out_dir, *, n_files: int, slices_per_file: int, cfg: SimConfig,

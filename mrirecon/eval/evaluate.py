@@ -16,12 +16,17 @@ import numpy as np
 
 from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.io.atomic import atomic_path
-from mrirecon.io.fastmri import choose_target_key
+from mrirecon.io.fastmri import NOISELESS_KEY, choose_target_key
 from mrirecon.physics.fft import center_crop
 
 
 def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, acquisition: str | None = None,
-                  out_csv=None, out_json=None) -> dict:
+                  out_csv=None, out_json=None, reference: str = "file") -> dict:
+    """``reference="file"``: fastMRI's target of each file (from its noisy k-space); ``"noiseless"``: a
+    simulated file's target without the noise (``io.fastmri.NOISELESS_KEY``); files without it are listed
+    under ``failed`` with the reason."""
+    if reference not in ("file", "noiseless"):
+        raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
     target_path, predictions_path = Path(target_path), Path(predictions_path)
     rows, missing, failed = [], [], []
     targets = sorted(p for p in target_path.iterdir() if p.suffix.lower() in (".h5", ".hdf5")) \
@@ -35,6 +40,12 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
                 key = choose_target_key(set(hf.keys()), challenge=challenge)
                 if key is None:
                     continue
+                if reference == "noiseless":
+                    if NOISELESS_KEY not in hf:
+                        failed.append({"file": tfile.name, "error": f"{tfile}: no noiseless target ({NOISELESS_KEY}; "
+                                       "only simulated files have one)"})
+                        continue
+                    key = NOISELESS_KEY
                 target = np.asarray(hf[key][()], np.float32)
         except OSError as exc:
             failed.append({"file": tfile.name, "error": f"{tfile}: unreadable target file ({exc})"})

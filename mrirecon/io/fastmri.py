@@ -24,6 +24,10 @@ ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
 
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
+#: simulated files (``mrirecon data simulate``, the bundled demo) also carry the target without the noise: the
+#: truth a reconstruction estimates. fastMRI's target is made from the noisy k-space, so at low SNR a
+#: reconstruction that keeps the sampled lines' noise, which that target shares, scores higher against it.
+NOISELESS_KEY = "reconstruction_noiseless"
 
 
 def target_key_for(multicoil: bool) -> str:
@@ -267,12 +271,19 @@ class FastMRIFile:
         return KSpaceSlice(self.read_kspace(i), self.mask, self.read_target(i), self.path.name, i,
                            dict(self.attrs), self.header)
 
-    def volume_target(self) -> np.ndarray | None:
-        key = self.target_key
+    def volume_target(self, reference: str = "file") -> np.ndarray | None:
+        """The target volume: ``reference="file"`` fastMRI's (``target_key``), ``"noiseless"`` a simulation's
+        target without the noise (``NOISELESS_KEY``); None where the file has none."""
+        if reference not in ("file", "noiseless"):
+            raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
+        key = self.target_key if reference == "file" else (NOISELESS_KEY if NOISELESS_KEY in self.keys else None)
         if key is None:
             return None
         with h5py.File(self.path, "r") as hf:
-            return np.asarray(hf[key][()]).astype(np.float32)
+            vol = np.asarray(hf[key][()]).astype(np.float32)
+        if vol.shape[0] != self.num_slices:
+            raise FastMRIFileError(self.path, f"{key} has {vol.shape[0]} slices but kspace has {self.num_slices}")
+        return vol
 
 
 def _attr(v):
@@ -306,8 +317,9 @@ def write_reconstruction(path, volume, mask=None, std=None, **attrs) -> Path:
 
 
 def write_fastmri_file(path, kspace, *, target=None, target_key=None, header: bytes | None = None,
-                       attrs: dict | None = None, mask=None) -> Path:
-    """Write a fastMRI-layout k-space file (used by the simulator and the tests), atomically."""
+                       attrs: dict | None = None, mask=None, noiseless=None) -> Path:
+    """Write a fastMRI-layout k-space file (used by the simulator and the tests), atomically; ``noiseless``:
+    a simulation's target without the noise (``NOISELESS_KEY``)."""
     path = Path(path)
     ks = np.asarray(kspace, dtype=np.complex64)
     with atomic_path(path) as tmp:
@@ -320,6 +332,8 @@ def write_fastmri_file(path, kspace, *, target=None, target_key=None, header: by
                 hf.create_dataset("ismrmrd_header", data=header)
             if mask is not None:
                 hf.create_dataset("mask", data=np.asarray(mask, dtype=bool))
+            if noiseless is not None:
+                hf.create_dataset(NOISELESS_KEY, data=np.asarray(noiseless, np.float32))
             for k, v in (attrs or {}).items():
                 hf.attrs[k] = v
     return path

@@ -21,8 +21,10 @@ def default_center_fractions(accelerations) -> tuple[float, ...]:
 
 
 def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: dict[str, dict] | None = None,
-              log=print) -> dict:
-    """``method_options``: per-method option overrides. Returns ``{"rows", "report", "failed"}``."""
+              log=print, reference: str = "file") -> dict:
+    """``method_options``: per-method option overrides; ``reference``: score against each file's fastMRI target
+    (``file``) or a simulated file's noiseless one (``noiseless``, ``evaluate_dirs``). Returns ``{"rows", "report",
+    "failed"}``."""
     import h5py
 
     from mrirecon.eval.evaluate import evaluate_dirs
@@ -31,6 +33,22 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
     from mrirecon.physics import center_crop
 
     out = Path(out)
+    if reference == "noiseless":  # before any reconstruction: every file must carry the noiseless target
+        from mrirecon.io.fastmri import NOISELESS_KEY
+
+        files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".h5", ".hdf5")) \
+            if Path(data).is_dir() else [Path(data)]
+        lacking = []
+        for f in files:
+            try:
+                with h5py.File(f, "r") as hf:
+                    if NOISELESS_KEY not in hf:
+                        lacking.append(f.name)
+            except OSError:
+                pass  # unreadable: the batch records it as a failure
+        if lacking:
+            raise ValueError(f"{data}: --reference noiseless needs {NOISELESS_KEY} (simulated files); missing in "
+                             f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}")
     cfs = base.center_fractions
     rows, grids, failed = [], {}, 0
     for acc, cf in zip(base.accelerations, cfs):
@@ -42,7 +60,9 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
             solver = build_solver(m, opts, weights=cfg.weights, unet_weights=cfg.unet_weights, device=cfg.device)
             res = run_batch(Path(data), rdir, solver, cfg, log=log)
             failed += len(res["failed"])
-            ev = evaluate_dirs(data, rdir, out_csv=rdir / "metrics.csv", out_json=rdir / "metrics.json")
+            stem = "metrics" if reference == "file" else "metrics_noiseless"
+            ev = evaluate_dirs(data, rdir, out_csv=rdir / f"{stem}.csv", out_json=rdir / f"{stem}.json",
+                               reference=reference)
             timings = json.loads((rdir / "timings.json").read_text()) if (rdir / "timings.json").exists() else []
             sps = [t["seconds_per_slice"] for t in timings]
             sm = ev["summary"]
@@ -58,12 +78,12 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
             slices[m] = rec[len(rec) // 2]
             log(f"R={acc} {m}: PSNR {sm['PSNR']['mean']:.2f} SSIM {sm['SSIM']['mean']:.4f}")
         if slices:
-            tgt = FastMRIFile(Path(data) / first).volume_target()
+            tgt = FastMRIFile(Path(data) / first).volume_target(reference)
             t = center_crop(tgt[len(tgt) // 2], next(iter(slices.values())).shape)
             name = f"grid_R{acc}.png"
             grids[name] = plot_grid(t, slices, f"{first}, middle slice, R={acc}", out / name)
     report = write_report(rows, grids, out, meta={"data": str(data), "methods": list(methods),
                                                   "accelerations": list(base.accelerations),
-                                                  "center_fractions": list(cfs)})
+                                                  "center_fractions": list(cfs), "reference": reference})
     log(markdown_table(rows))
     return {"rows": rows, "report": report, "failed": failed}
