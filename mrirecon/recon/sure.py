@@ -33,10 +33,9 @@ import math
 import torch
 
 #: the probe's step ε, in units of the noise σ. The finite difference is a secant, not the derivative: across a
-#: step of 0.5σ the soft thresholds of an L1-wavelet solve bend, which biased the divergence of stronger
-#: regularisation low and made GSURE prefer λ up to 2× too large (40 dB, R=4: the risk difference of 2× against 1×
-#: estimated at −0.08, truth +0.03); from 0.02σ to 0.1σ the estimate is stable and near the truth
-#: (docs/benchmarks.md, round 20)
+#: step of 0.5σ soft thresholds bend, and the divergence came out 18–42 % too high on a test with a known one (0.1σ:
+#: within 1 %); on the robustness matrix GSURE then preferred λ up to 2× too large (40 dB, R=4: the risk difference
+#: of 2× against 1× estimated at −0.08, truth +0.03; from 0.02σ to 0.1σ about +0.015) (docs/benchmarks.md, round 20)
 EPS_REL = 0.1
 #: conjugate-gradient iterations / relative tolerance of the least-squares solves (x_ML and B b)
 LS_ITERS, LS_TOL = 200, 1e-7
