@@ -122,7 +122,7 @@ def test_cs_sure_chooses_a_lamda_at_least_as_good_as_auto(sigma):
         r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
         assert r.info["lamda_rule"] == ["sure"]
         tried = r.info["sure"][0]["lamda"]
-        assert len(tried) == len(cs.SURE_FACTORS) + 2 and r.info["lamda"][0] in tried
+        assert len(tried) == len(cs.SURE_FACTORS) + 2 * len(cs.SURE_REFINE) and r.info["lamda"][0] in tried
         assert err(r.image) <= 1.02 * err(auto.image)
         errs = [err(cs.solve(op, y, options=cs.CSOptions(lamda=v)).image) for v in tried]
         to_best.append(err(r.image) / min(errs))
@@ -243,3 +243,21 @@ def test_probe_step_keeps_the_divergence_of_a_soft_threshold_unbiased():
         errs[eps_rel] = np.mean(est_div) / np.mean(exact) - 1
     assert abs(errs[sure.EPS_REL]) < 0.04, errs
     assert errs[0.5] > 0.1, errs
+
+
+def test_choose_refines_in_stages_around_the_best_so_far():
+    """``refine`` as a sequence: each stage tries its values around the minimum so far (cs's λ: ×2, then ×√2, 9 λ)."""
+
+    class Quadratic:  # a stand-in estimator whose risk is (setting − 1.3)²
+        y_perturbed = torch.zeros(1)
+
+        def risk(self, h, hp):
+            return (h.reshape(1, -1).mean(1) - 1.3) ** 2
+
+    recon = lambda v, y: torch.full((1, 2), float(v))  # noqa: E731
+    grid = [1 / 16, 1 / 4, 1.0, 4.0, 16.0]
+    stages = [lambda v, r=r: (v / r, v * r) for r in cs.SURE_REFINE]
+    v, img, tried, risks = sure.choose(grid, recon, torch.zeros(1), Quadratic(), refine=stages)
+    assert len(tried) == 9 and v == pytest.approx(2 ** 0.5) and float(img[0, 0]) == pytest.approx(2 ** 0.5)
+    one, _, tried1, _ = sure.choose(grid, recon, torch.zeros(1), Quadratic(), refine=stages[0])  # one stage: ×2 only
+    assert len(tried1) == 7 and one == 1.0

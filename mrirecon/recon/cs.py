@@ -25,8 +25,8 @@ from mrirecon.recon.result import Result
 class CSOptions(Options):
     lamda: float | str = opt("auto", "L1-wavelet weight relative to the measurement's scale; auto: kappa * sigma_n "
                              "from the data's noise level (recon.weights); sure: the lamda of least estimated image "
-                             "error (GSURE, recon.sure) among kappa * sigma_n x 4^-2..4^2, refined by 2x, on multi-coil "
-                             "data with at least 1.5 sampled values per pixel (else auto; 14 solves per slice)",
+                             "error (GSURE, recon.sure) among kappa * sigma_n x 4^-2..4^2, refined by 2x and sqrt(2), on multi-coil "
+                             "data with at least 1.5 sampled values per pixel (else auto; 18 solves per slice)",
                              choices=("auto", "sure"), min=0.0, min_open=True)
     max_iter: int = opt(100, "iterations of sigpy's L1WaveletRecon", min=1)
     wave_name: str = opt("db4", "wavelet (pywt name)")
@@ -114,14 +114,16 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
     return Result(image=torch.stack(out).to(y.device), info={"lamda": [float(v) for v in lam], **info})
 
 
-#: lamda=sure: the coarse grid, in units of kappa * sigma_n (recon.weights), refined by 2x around its minimum
+#: lamda=sure: the coarse grid, in units of kappa * sigma_n (recon.weights), refined by 2x around its minimum and
+#: then by sqrt(2) around the new one (a bisection in log lamda: the choice is within 2^(1/4) of the grid's best)
 SURE_FACTORS = (1 / 16, 1 / 4, 1.0, 4.0, 16.0)
+SURE_REFINE = (2.0, 2.0 ** 0.5)
 
 
 def sure_lamda(est: "sure.GSURE", y: torch.Tensor, lam_auto: float, solve_one, perturbed: list | None = None):
     """One item ``y`` with its GSURE estimator ``est``: the λ of least risk among ``lam_auto`` × ``SURE_FACTORS``,
-    then ×½ and ×2 around the best. ``solve_one(lamda, y)`` is the L1-wavelet solve (CS, or CS around a
+    then ×½ and ×2 around the best, then ×1/√2 and ×√2 around the best so far (9 λ). ``solve_one(lamda, y)`` is the L1-wavelet solve (CS, or CS around a
     reference: the U-Net's ``dc_l1="sure"``). Returns (λ, image, tried λ, risks); ``perturbed`` as in
     ``sure.choose``."""
-    return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est, refine=lambda v: (v / 2, v * 2),
-                       perturbed=perturbed)
+    return sure.choose([lam_auto * f for f in SURE_FACTORS], solve_one, y, est,
+                       refine=[lambda v, r=r: (v / r, v * r) for r in SURE_REFINE], perturbed=perturbed)

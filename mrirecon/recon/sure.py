@@ -177,8 +177,9 @@ def _flat(v: torch.Tensor) -> torch.Tensor:
 def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=None, perturbed: list | None = None):
     """Minimise the risk over candidate settings for ONE item (``y`` of batch 1): ``reconstruct(value, y)``
     reconstructs with a setting; ``values`` is the coarse grid, ``refine(best_value)`` (optional) more
-    values to try around the coarse minimum. Returns (the chosen value, its image, the values tried, their
-    risks); a list given as ``perturbed`` receives the chosen value's reconstruction of the probe measurement."""
+    values to try around the coarse minimum — or a sequence of such functions, each applied in turn around the
+    minimum so far. Returns (the chosen value, its image, the values tried, their risks); a list given as
+    ``perturbed`` receives the chosen value's reconstruction of the probe measurement."""
     tried, risks, images = [], [], []
 
     def trial(v):
@@ -190,9 +191,10 @@ def choose(values: list, reconstruct, y: torch.Tensor, estimator: GSURE, refine=
 
     for v in values:
         trial(v)
-    if refine is not None:
+    stages = [] if refine is None else ([refine] if callable(refine) else list(refine))
+    for stage in stages:
         best = tried[min(range(len(risks)), key=risks.__getitem__)]
-        for v in refine(best):
+        for v in stage(best):
             if v not in tried:
                 trial(v)
     k = min(range(len(risks)), key=risks.__getitem__)

@@ -93,7 +93,7 @@ class UNetOptions(Options):
                              "convex combination of least GSURE risk (estimated image error, recon.sure) of the CG "
                              "solve, CS around the network with the CG solve's mu and plain CS, lamda on cs's sure "
                              "grid (one more pass chain "
-                             "and 28 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
+                             "and 36 L1-wavelet solves per slice; the CG solve where GSURE does not apply: single-coil, "
                              "fewer than 1.5 sampled values per pixel; auto's held-out choice where noise is more than "
                              "half of the least-squares image)",
                              choices=("auto", "none", "sure"), min=0.0, min_open=True)
@@ -408,7 +408,7 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     squared image error, estimated from the data alone; ``GSURE.combine``) of three estimates: the CG solve
     ``x_cg``, compressed sensing around the network's raw estimate ``raw`` with the CG solve's weight,
     argmin ½‖Ax − y‖² + μ/2‖x − raw‖² + λ‖Ψx‖₁, and plain CS (μ = 0), each L1 family at its λ of least risk on
-    CS's GSURE grid (``cs.SURE_FACTORS`` × κσ_n, refined by 2×). Their errors differ (the network's bias, the
+    CS's GSURE grid (``cs.SURE_FACTORS`` × κσ_n, refined by 2× and √2×). Their errors differ (the network's bias, the
     wavelets' bias), so a mixture can beat the best of them; a single estimate is a vertex of the simplex and
     stays possible. The risk of
     an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
