@@ -83,9 +83,9 @@ def cmd_reconstruct(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
-    from mrirecon.eval.evaluate import evaluate_dirs, format_summary
+    from mrirecon.eval.evaluate import evaluate_dirs, format_summary, metrics_stem
 
-    stem = "metrics" if a.reference == "file" else "metrics_noiseless"
+    stem = metrics_stem(a.reference)
     res = evaluate_dirs(a.target_path, a.predictions_path, a.challenge, a.acquisition,
                         out_csv=a.out_csv or Path(a.predictions_path) / f"{stem}.csv",
                         out_json=a.out_json or Path(a.predictions_path) / f"{stem}.json", reference=a.reference)
@@ -199,6 +199,7 @@ def cmd_sr(a) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     import mrirecon
+    from mrirecon.io.fastmri import REFERENCES
 
     p = Parser(prog="mrirecon", description="Accelerated MRI reconstruction with diffusion models")
     p.add_argument("--version", action="version", version=f"mrirecon {mrirecon.__version__}")
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--acquisition", default=None)
     e.add_argument("--out-csv", default=None)
     e.add_argument("--out-json", default=None)
-    e.add_argument("--reference", choices=["file", "noiseless"], default="file",
+    e.add_argument("--reference", choices=REFERENCES, default="file",
                    help="file: fastMRI's target (made from the noisy k-space); noiseless: a simulated file's target "
                         "without the noise (reconstruction_noiseless; written to metrics_noiseless.csv / .json)")
     e.set_defaults(func=cmd_evaluate)
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_flags(sw, accelerations=(4, 8), center_fractions=None)
     add_method_flags(sw, "mri")
     sw.add_argument("--overwrite", action="store_true")
-    sw.add_argument("--reference", choices=["file", "noiseless"], default="file",
+    sw.add_argument("--reference", choices=REFERENCES, default="file",
                     help="score against fastMRI's target (file) or a simulated file's noiseless one")
     sw.set_defaults(func=cmd_sweep, save=())
 

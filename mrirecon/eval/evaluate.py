@@ -16,7 +16,7 @@ import numpy as np
 
 from mrirecon.eval.metrics import evaluate_volume
 from mrirecon.io.atomic import atomic_path
-from mrirecon.io.fastmri import NOISELESS_KEY, choose_target_key
+from mrirecon.io.fastmri import NOISELESS_KEY, check_reference, choose_target_key
 from mrirecon.physics.fft import center_crop
 
 
@@ -25,8 +25,7 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
     """``reference="file"``: fastMRI's target of each file (from its noisy k-space); ``"noiseless"``: a
     simulated file's target without the noise (``io.fastmri.NOISELESS_KEY``); files without it are listed
     under ``failed`` with the reason."""
-    if reference not in ("file", "noiseless"):
-        raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
+    check_reference(reference)
     target_path, predictions_path = Path(target_path), Path(predictions_path)
     rows, missing, failed = [], [], []
     targets = sorted(p for p in target_path.iterdir() if p.suffix.lower() in (".h5", ".hdf5")) \
@@ -80,6 +79,11 @@ def evaluate_dirs(target_path, predictions_path, challenge: str | None = None, a
         with atomic_path(out_json) as tmp:
             Path(tmp).write_text(json.dumps(result, indent=2))
     return result
+
+
+def metrics_stem(reference: str = "file") -> str:
+    """The default name of ``evaluate_dirs``' CSV / JSON files for a reference: ``metrics`` or ``metrics_noiseless``."""
+    return "metrics" if check_reference(reference) == "file" else "metrics_noiseless"
 
 
 def format_summary(summary: dict) -> str:

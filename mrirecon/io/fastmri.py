@@ -28,6 +28,14 @@ TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 #: truth a reconstruction estimates. fastMRI's target is made from the noisy k-space, so at low SNR a
 #: reconstruction that keeps the sampled lines' noise, which that target shares, scores higher against it.
 NOISELESS_KEY = "reconstruction_noiseless"
+#: what a reconstruction is scored against: ``file`` fastMRI's target, ``noiseless`` ``NOISELESS_KEY``
+REFERENCES = ("file", "noiseless")
+
+
+def check_reference(reference: str) -> str:
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
+    return reference
 
 
 def target_key_for(multicoil: bool) -> str:
@@ -274,9 +282,7 @@ class FastMRIFile:
     def volume_target(self, reference: str = "file") -> np.ndarray | None:
         """The target volume: ``reference="file"`` fastMRI's (``target_key``), ``"noiseless"`` a simulation's
         target without the noise (``NOISELESS_KEY``); None where the file has none."""
-        if reference not in ("file", "noiseless"):
-            raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
-        key = self.target_key if reference == "file" else (NOISELESS_KEY if NOISELESS_KEY in self.keys else None)
+        key = self.target_key if check_reference(reference) == "file" else (NOISELESS_KEY if NOISELESS_KEY in self.keys else None)
         if key is None:
             return None
         with h5py.File(self.path, "r") as hf:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrirecon.pipeline.batch import run_batch
+from mrirecon.pipeline.batch import list_inputs, run_batch
 from mrirecon.pipeline.config import ReconConfig
 from mrirecon.pipeline.solvers import build_solver
 
@@ -27,7 +27,7 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
     "failed"}``."""
     import h5py
 
-    from mrirecon.eval.evaluate import evaluate_dirs
+    from mrirecon.eval.evaluate import evaluate_dirs, metrics_stem
     from mrirecon.eval.report import markdown_table, plot_grid, write_report
     from mrirecon.io import FastMRIFile
     from mrirecon.physics import center_crop
@@ -36,10 +36,8 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
     if reference == "noiseless":  # before any reconstruction: every file must carry the noiseless target
         from mrirecon.io.fastmri import NOISELESS_KEY
 
-        files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".h5", ".hdf5")) \
-            if Path(data).is_dir() else [Path(data)]
         lacking = []
-        for f in files:
+        for f in list_inputs(Path(data)):
             try:
                 with h5py.File(f, "r") as hf:
                     if NOISELESS_KEY not in hf:
@@ -60,7 +58,7 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
             solver = build_solver(m, opts, weights=cfg.weights, unet_weights=cfg.unet_weights, device=cfg.device)
             res = run_batch(Path(data), rdir, solver, cfg, log=log)
             failed += len(res["failed"])
-            stem = "metrics" if reference == "file" else "metrics_noiseless"
+            stem = metrics_stem(reference)
             ev = evaluate_dirs(data, rdir, out_csv=rdir / f"{stem}.csv", out_json=rdir / f"{stem}.json",
                                reference=reference)
             timings = json.loads((rdir / "timings.json").read_text()) if (rdir / "timings.json").exists() else []
