@@ -72,6 +72,33 @@ def test_each_objective_on_a_multicoil_folder(brain, tmp_path, what):
     assert best.meta["trained_steps"] == 2 and "train_size" in best.meta
     if what == "prior":
         assert list((out / "cache").glob("*.npy"))  # coil-combined images computed once, cached
+        _export_prior_with_matrix(out, tmp_path)
+
+
+def _export_prior_with_matrix(run: Path, tmp_path: Path):
+    """``train export --prior-bench``: the card gains the per-cell table of bench_robust's CCDF /
+    diffusion columns (other methods left out) and per contrast each column's mean over the cells that have every
+    column of its method."""
+    from mrirecon.train.export import main as export_main
+
+    def row(snr, coils, **methods):
+        return {"contrast": "t1", "snr": snr, "coils": coils, "radius": 1.5 if coils > 1 else 0.0, "R": 4,
+                "mask": "random", "methods": {"zero-filled": {"PSNR": 1.0, "SSIM": 0.1},
+                                              **{k: {"PSNR": v, "SSIM": 0.5} for k, v in methods.items()}}}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([row(20.0, 8, **{"ccdf dc auto": 25.0}), row(30.0, 1, **{"ccdf dc auto": 21.0})]))
+    b.write_text(json.dumps([row(20.0, 8, **{"ccdf dc auto": 26.0, "diffusion": 24.0}),  # later file wins
+                             row(30.0, 1, **{"ccdf other": 20.0})]))
+    assert export_main(["--only", "prior", "--prior", str(run), "--dest", str(tmp_path / "w"),
+                        "--prior-bench", str(a), str(b), "--prior-bench-labels", "ccdf dc auto=ccdf (new)"]) == 0
+    card = (tmp_path / "w" / "prior" / "MODEL_CARD.md").read_text()
+    assert "| contrast | SNR dB | coils | radius | R | mask | ccdf (new) | diffusion | ccdf other |" in card
+    assert "| t1 | 20 | 8 | 1.5 | 4 | random | 26.00 / 0.500 | 24.00 / 0.500 | – |" in card
+    assert "| t1 | 30 | 1 | 0 | 4 | random | 21.00 / 0.500 | – | 20.00 / 0.500 |" in card
+    # each mean over the cells with every ccdf column (one) and every diffusion column (one)
+    assert "| mean, t1 (cells) | | | | | | 21.00 / 0.500 (1) | 24.00 / 0.500 (1) | 20.00 / 0.500 (1) |" in card
+    assert "zero-filled" not in card
 
 
 def test_unet_on_single_coil_knee_folder_skips_a_bad_file(knee, tmp_path, capsys):

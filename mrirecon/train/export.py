@@ -1,12 +1,13 @@
 """Copy trained checkpoints into the shipped defaults (mrirecon/weights/{unet,prior,sr3,srnet}) with model cards.
 
     mrirecon train export [--unet checkpoints/unet] [--prior checkpoints/prior]
-        [--sr3 checkpoints/sr3 --sr3-bench bench_out/sr_volume.json] [--srnet checkpoints/srnet
-        --sr-bench bench_out/sr_volume.json] [--only sr3] [--half]
+        [--prior-bench bench_out/robust/*.json] [--sr3 checkpoints/sr3 --sr3-bench bench_out/sr_volume.json]
+        [--srnet checkpoints/srnet --sr-bench bench_out/sr_volume.json] [--only sr3] [--half]
 
 Each network: ``<run>/best`` (best by validation; EMA weights for the prior) when present, else the
 last EMA / model weights of older runs. The U-Net's meta gains ``eps0_mean`` (the mean validation
-error used by CCDF's t0="auto"). ``--sr3-bench`` / ``--sr-bench`` add the table that
+error used by CCDF's t0="auto"). ``--prior-bench`` adds the per-cell robustness-matrix table that
+``benchmarks/bench_robust.py`` wrote (its CCDF and full-diffusion columns) to the prior's card. ``--sr3-bench`` / ``--sr-bench`` add the table that
 ``benchmarks/bench_sr_volume.py`` wrote to the SR3 / SR U-Net card. Each folder gets a MODEL_CARD.md
 with data, steps, wall time and validation figures. Run from a checkout (the defaults are relative to
 the working directory).
@@ -87,6 +88,11 @@ def main(argv=None) -> int:
     p.add_argument("--unet", default="checkpoints/unet")
     p.add_argument("--prior", default="checkpoints/prior")
     p.add_argument("--dest", default="mrirecon/weights")
+    p.add_argument("--prior-bench", nargs="*", default=None,
+                   help="bench_robust.py result files (JSON) for the prior card's per-cell validation table")
+    p.add_argument("--prior-bench-labels", default="",
+                   help="column names for that table, 'bench column=label;...' (e.g. 'ccdf dc auto new=ccdf'); "
+                        "columns without a label keep their name")
     p.add_argument("--sr3", default="checkpoints/sr3")
     p.add_argument("--sr3-bench", default=None, help="bench_sr_volume.py rows (JSON) for the SR3 card's table")
     p.add_argument("--srnet", default="checkpoints/srnet")
@@ -99,7 +105,8 @@ def main(argv=None) -> int:
     if "unet" in only and _pick(Path(a.unet)):
         export_unet(Path(a.unet), dest, a.half)
     if "prior" in only and _pick(Path(a.prior), "last/ema"):
-        export_prior(Path(a.prior), dest, a.half)
+        labels = dict(kv.split("=", 1) for kv in a.prior_bench_labels.split(";") if kv.strip())
+        export_prior(Path(a.prior), dest, a.half, a.prior_bench, labels)
     if "sr3" in only and _pick(Path(a.sr3), "model"):
         export_sr3(Path(a.sr3), dest, a.half, a.sr3_bench)
     if "srnet" in only and _pick(Path(a.srnet)):
@@ -151,7 +158,7 @@ def export_unet(run: Path, dest: Path, half: bool) -> None:
 """)
     print("unet ->", out)
 
-def export_prior(run: Path, dest: Path, half: bool) -> None:
+def export_prior(run: Path, dest: Path, half: bool, bench_files=None, labels: dict | None = None) -> None:
     net = load_model(_pick(run, "last/ema"))
     state = json.loads((run / "last" / "state.json").read_text())
     meta = dict(net.meta)
@@ -160,6 +167,9 @@ def export_prior(run: Path, dest: Path, half: bool) -> None:
     curve = "\n".join(f"| {h['step']} | {h['wall_s']:.0f} | " + " | ".join(f"{v:.2f}" for v in h["denoise_psnr"].values()) + " |"
                       for h in hist)
     ts = list(hist[-1]["denoise_psnr"]) if hist else []
+    bench = matrix_bench(bench_files, ("ccdf", "diffusion"), labels) if bench_files else ""
+    resumes = resume_record(state)
+    resumes = f"\n- Options changed on resume (the checkpoint's record): {resumes}." if resumes else ""
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default diffusion prior
 
 - Architecture: `diffusers.UNet2DModel` (no attention, fully convolutional), config {json.dumps(net.config_dict())},
@@ -172,14 +182,14 @@ def export_prior(run: Path, dest: Path, half: bool) -> None:
   `prior.denoise(x, sigma)` is Tweedie's estimate at the timestep nearest to σ (`schedule.t_for_sigma`).
 - Training timesteps: {state['config']['t_sampling']} (half uniform over [0, T), half uniform over [0, {state['config']['low_frac']}·T)).
 - Exported: step {meta.get('trained_steps')} (best by validation{' after the recipe switches ' + json.dumps(state['switches']) if state.get('switches') else ''})
-  of {state['step']} trained, batch {state['config']['batch_size']}, lr {state['config']['lr']}, wall time {state['wall_seconds']:.0f} s in all
-  on 1 CPU thread (2-core machine shared with the U-Net's training and benchmarks).
+  of {state['step']} trained, batch {state['config']['batch_size']}, lr {state['config']['lr']} (the last run's), wall time {state['wall_seconds']:.0f} s in all
+  on 1 CPU thread (2-core machine shared with the U-Net's training and benchmarks).{resumes}
 - One-step denoising PSNR (dB) of x̂₀(x_t) on 16 fixed validation crops (Colin27), by training step:
 
 | step | wall s | {' | '.join('t=' + t for t in ts)} |
 |---|---|{'---|' * len(ts)}
 {curve}
-
+{bench}
 - Reproduce / resume: `mrirecon train prior --threads 1 --out checkpoints/prior` then `mrirecon train export --only prior`.
 """)
     print("prior ->", out)
@@ -233,6 +243,39 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
             + "\n".join(f"| {r['direction']} | {r['contrast']} | ×{r['factor']} | {_label(r['method'])} | {r['psnr']:.2f} "
                          f"| {r['ssim']:.3f} | {r['cubic_psnr']:.2f} | {r['psnr'] - r['cubic_psnr']:+.2f} |" for r in rows)
             + "\n")
+
+
+def matrix_bench(files, prefixes: tuple[str, ...], labels: dict | None = None) -> str:
+    """The cells of ``benchmarks/bench_robust.py`` result files as a Markdown table: one row per cell
+    (contrast, SNR, coils, coil radius, R, mask; a cell in several files: the later file's columns win),
+    one column per method starting with one of ``prefixes`` (headed ``labels[name]`` where given), PSNR /
+    SSIM, and per contrast each column's mean over the cells that have every column of its method (prefix), so
+    that the means of one method compare (their count in brackets)."""
+    labels = labels or {}
+    cells: dict = {}
+    for f in files:
+        for r in json.loads(Path(f).read_text()):
+            key = (r["contrast"], r["snr"], r["coils"], r["radius"], r["R"], r["mask"])
+            cells.setdefault(key, {}).update({k: v for k, v in r["methods"].items() if k.startswith(prefixes)})
+    cols = list(dict.fromkeys(k for m in cells.values() for k in m))  # in the files' order
+    if not cols:
+        raise ValueError(f"no {'/'.join(prefixes)} column in the benchmark files {list(map(str, files))}")
+    fmt = lambda m, c: f"{m[c]['PSNR']:.2f} / {m[c]['SSIM']:.3f}" if c in m else "–"  # noqa: E731
+    lines = [f"| {k[0]} | {k[1]:g} | {k[2]} | {k[3]:g} | {k[4]} | {k[5]} | " + " | ".join(fmt(m, c) for c in cols) + " |"
+             for k, m in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], -kv[0][3], kv[0][4], kv[0][5]))]
+    family = {c: [d for d in cols if d.startswith(next(p for p in prefixes if c.startswith(p)))] for c in cols}
+    means = []
+    for con in sorted({k[0] for k in cells}):
+        def mean(c, con=con):  # over the cells that have every column of c's method family: comparable means
+            v = [m[c] for k, m in cells.items() if k[0] == con and all(d in m for d in family[c])]
+            return (f"{np.mean([x['PSNR'] for x in v]):.2f} / {np.mean([x['SSIM'] for x in v]):.3f} ({len(v)})" if v
+                    else "–")
+        means.append(f"| mean, {con} (cells) | | | | | | " + " | ".join(mean(c) for c in cols) + " |")
+    return ("\n- Robustness matrix (`benchmarks/bench_robust.py`, each method at its defaults, CCDF from the shipped U-Net; "
+            "Colin27 slices never used in training, 2 per cell, PSNR / "
+            "SSIM against the noiseless image; coils 1: single-coil; radius: birdcage radius, 0.8 localised, 1.5 broad):\n\n"
+            f"| contrast | SNR dB | coils | radius | R | mask | {' | '.join(labels.get(c, c) for c in cols)} |\n"
+            f"|---|---|---|---|---|---|{'---|' * len(cols)}\n" + "\n".join(lines + means) + "\n")
 
 
 def _sr_data(cfg: dict) -> str:
