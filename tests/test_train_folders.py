@@ -99,6 +99,9 @@ def _export_prior_with_matrix(run: Path, tmp_path: Path):
     # each mean over the cells with every ccdf column (one) and every diffusion column (one)
     assert "| mean, t1 (cells) | | | | | | 21.00 / 0.500 (1) | 24.00 / 0.500 (1) | 20.00 / 0.500 (1) |" in card
     assert "zero-filled" not in card
+    with pytest.raises(SystemExit, match="not 'bench column=label'"):
+        export_main(["--only", "prior", "--prior", str(run), "--dest", str(tmp_path / "w"), "--prior-bench", str(a),
+                     "--prior-bench-labels", "ccdf dc auto"])
 
 
 def test_unet_on_single_coil_knee_folder_skips_a_bad_file(knee, tmp_path, capsys):

@@ -105,8 +105,7 @@ def main(argv=None) -> int:
     if "unet" in only and _pick(Path(a.unet)):
         export_unet(Path(a.unet), dest, a.half)
     if "prior" in only and _pick(Path(a.prior), "last/ema"):
-        labels = dict(kv.split("=", 1) for kv in a.prior_bench_labels.split(";") if kv.strip())
-        export_prior(Path(a.prior), dest, a.half, a.prior_bench, labels)
+        export_prior(Path(a.prior), dest, a.half, a.prior_bench, parse_labels(a.prior_bench_labels))
     if "sr3" in only and _pick(Path(a.sr3), "model"):
         export_sr3(Path(a.sr3), dest, a.half, a.sr3_bench)
     if "srnet" in only and _pick(Path(a.srnet)):
@@ -245,6 +244,17 @@ def _volume_bench(bench_json, methods: tuple[str, ...]) -> str:
             + "\n")
 
 
+def parse_labels(text: str) -> dict:
+    """``--prior-bench-labels``: ``'column=label;column=label'`` → ``{column: label}``."""
+    out = {}
+    for item in filter(str.strip, text.split(";")):
+        column, sep, label = item.partition("=")
+        if not sep or not column.strip() or not label.strip():
+            raise SystemExit(f"--prior-bench-labels: {item!r} is not 'bench column=label'")
+        out[column.strip()] = label.strip()
+    return out
+
+
 def matrix_bench(files, prefixes: tuple[str, ...], labels: dict | None = None) -> str:
     """The cells of ``benchmarks/bench_robust.py`` result files as a Markdown table: one row per cell
     (contrast, SNR, coils, coil radius, R, mask; a cell in several files: the later file's columns win),
@@ -272,7 +282,7 @@ def matrix_bench(files, prefixes: tuple[str, ...], labels: dict | None = None) -
                     else "–")
         means.append(f"| mean, {con} (cells) | | | | | | " + " | ".join(mean(c) for c in cols) + " |")
     return ("\n- Robustness matrix (`benchmarks/bench_robust.py`, each method at its defaults, CCDF from the shipped U-Net; "
-            "Colin27 slices never used in training, 2 per cell, PSNR / "
+            "Colin27 slices never used in training, 2 per cell unless the benchmark was given --slices, PSNR / "
             "SSIM against the noiseless image; coils 1: single-coil; radius: birdcage radius, 0.8 localised, 1.5 broad):\n\n"
             f"| contrast | SNR dB | coils | radius | R | mask | {' | '.join(labels.get(c, c) for c in cols)} |\n"
             f"|---|---|---|---|---|---|{'---|' * len(cols)}\n" + "\n".join(lines + means) + "\n")
