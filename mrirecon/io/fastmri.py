@@ -34,7 +34,7 @@ REFERENCES = ("file", "noiseless")
 
 def check_reference(reference: str) -> str:
     if reference not in REFERENCES:
-        raise ValueError(f"reference must be 'file' or 'noiseless', got {reference!r}")
+        raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
     return reference
 
 

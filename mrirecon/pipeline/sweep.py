@@ -47,6 +47,7 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
         if lacking:
             raise ValueError(f"{data}: --reference noiseless needs {NOISELESS_KEY} (simulated files); missing in "
                              f"{', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}")
+    stem = metrics_stem(reference)
     cfs = base.center_fractions
     rows, grids, failed = [], {}, 0
     for acc, cf in zip(base.accelerations, cfs):
@@ -58,7 +59,6 @@ def run_sweep(data, out, methods: list[str], base: ReconConfig, method_options: 
             solver = build_solver(m, opts, weights=cfg.weights, unet_weights=cfg.unet_weights, device=cfg.device)
             res = run_batch(Path(data), rdir, solver, cfg, log=log)
             failed += len(res["failed"])
-            stem = metrics_stem(reference)
             ev = evaluate_dirs(data, rdir, out_csv=rdir / f"{stem}.csv", out_json=rdir / f"{stem}.json",
                                reference=reference)
             timings = json.loads((rdir / "timings.json").read_text()) if (rdir / "timings.json").exists() else []

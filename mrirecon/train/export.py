@@ -167,8 +167,7 @@ def export_prior(run: Path, dest: Path, half: bool, bench_files=None, labels: di
                       for h in hist)
     ts = list(hist[-1]["denoise_psnr"]) if hist else []
     bench = matrix_bench(bench_files, ("ccdf", "diffusion"), labels) if bench_files else ""
-    resumes = resume_record(state)
-    resumes = f"\n- Options changed on resume (the checkpoint's record): {resumes}." if resumes else ""
+    resumes = resume_line(state)
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default diffusion prior
 
 - Architecture: `diffusers.UNet2DModel` (no attention, fully convolutional), config {json.dumps(net.config_dict())},
@@ -323,6 +322,13 @@ def resume_record(state: dict) -> str:
     return "; ".join(parts)
 
 
+def resume_line(state: dict) -> str:
+    """``resume_record`` as a model-card bullet (with its leading newline), or "" for a run never resumed with
+    changed options."""
+    rec = resume_record(state)
+    return f"\n- Options changed on resume (the checkpoint's record): {rec}." if rec else ""
+
+
 def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
     net = load_model(_pick(run))
     state = json.loads((run / "last" / "state.json").read_text())
@@ -336,8 +342,7 @@ def export_srnet(run: Path, dest: Path, half: bool, bench_json=None) -> None:
                       + " | ".join(f"{h['val'][k]['gain']:+.2f}" if k in h["val"] else "" for k in names) + " |"
                       for h in state["history"] if "val" in h)
     bench = _volume_bench(bench_json, ("unet", "bicubic", "ccdf")) if bench_json else ""
-    resumes = resume_record(state)
-    resumes = f"\n- Options changed on resume (the checkpoint's record): {resumes}." if resumes else ""
+    resumes = resume_line(state)
     (out / "MODEL_CARD.md").write_text(f"""# mrirecon default SR U-Net (feed-forward super-resolution)
 
 - Architecture: fastMRI-style residual U-Net on one channel, config {json.dumps(net.config_dict())},
