@@ -85,6 +85,39 @@ def test_gsure_combination_of_two_estimators_beats_both_and_stays_on_the_simplex
         g.combine([hs[0] * float("nan")], hps[:1])
 
 
+
+def test_sure_steps_aside_where_the_coil_maps_do_not_explain_the_data():
+    """Data made with maps 5 % off the operator's: the least-squares residual is ~1.7x the noise level and the
+    misfit ~5 % of the least-squares image, so GSURE (which would measure the error against x + (AᴴA)⁻¹Aᴴe) says
+    it cannot rank; with the right maps it can, and so it can where a misfit is under 1 % of x_ML (high SNR)."""
+    op, x, sigma = _operator(), _image(), 0.03
+    g = torch.Generator().manual_seed(11)
+    other = torch.complex(torch.randn(4, N, N, generator=g), torch.randn(4, N, N, generator=g))
+    true_op = MultiCoilMRI(op.mask[:, 0], normalise_maps(op.maps[0] + 0.05 * other)[None])
+    y = _measure(true_op, x, sigma, seed=2)
+    right = sure.GSURE(true_op, y, torch.tensor([sigma]))
+    assert 0.9 < float(right.misfit[0]) < sure.MISFIT_MAX and bool(right.reliable[0]) and right.why_unreliable() is None
+    op.with_noise(torch.tensor([sigma]))
+    wrong = sure.GSURE(op, y, torch.tensor([sigma]))
+    assert float(wrong.noise_fraction[0]) <= sure.NOISE_FRACTION_MAX  # not the noise: the model
+    assert float(wrong.misfit[0]) > sure.MISFIT_MAX and float(wrong.misfit_share[0]) > sure.MISFIT_SHARE_MAX
+    assert not bool(wrong.reliable[0]) and not bool(wrong.model_fits[0])
+    assert "coil maps" in wrong.why_unreliable(0) and "noise is" not in wrong.why_unreliable(0)
+    r = cs.solve(op, y, options=cs.CSOptions(lamda="sure"))
+    assert "coil maps" in r.info["lamda_rule"][0] and "sure" not in r.info
+    net = _Net(x, good=False)
+    s = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="sure"))
+    held = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="auto"))
+    rec = s.info["dc_sure"][0]
+    assert rec["misfit"] > sure.MISFIT_MAX and rec["misfit_share"] > sure.MISFIT_SHARE_MAX and "held_out" in rec
+    assert torch.allclose(s.image, held.image, atol=1e-6)
+    # a smaller map error at higher SNR: the residual is still ~1.9x the noise, but the misfit is under 1 % of x_ML
+    mild = MultiCoilMRI(op.mask[:, 0], normalise_maps(op.maps[0] + 0.02 * other)[None])
+    g2 = sure.GSURE(op, _measure(mild, x, 0.01, seed=2), torch.tensor([0.01]))
+    assert float(g2.misfit[0]) > sure.MISFIT_MAX and float(g2.misfit_share[0]) < sure.MISFIT_SHARE_MAX
+    assert bool(g2.reliable[0])
+
+
 def test_residual_sigma_and_applicability():
     x = _image(2)
     op = _operator(coils=4, accel=2, batch=2)

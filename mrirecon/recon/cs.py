@@ -99,9 +99,8 @@ def solve(physics, y: torch.Tensor, prior=None, *, init=None, options: CSOptions
         solve_b = lambda lam_b, yb: l1_wavelet_solve(sub, yb, lam_b, scale[b:b + 1], max_iter=o.max_iter,  # noqa: E731
                                                      wave_name=o.wave_name, seeds=seeds[b:b + 1])
         est = sure.GSURE(sub, y[b:b + 1], sig[b] * scale[b], seed=seeds[b]) if sure_ok[b] else None
-        if est is not None and not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank, auto stays
-            info["lamda_rule"][b] = (f"auto (GSURE unreliable: noise is {float(est.noise_fraction[0]):.2f} of the "
-                                     "least-squares image)")
+        if est is not None and not bool(est.reliable[0]):  # x_ML mostly noise or the model misfits: auto stays
+            info["lamda_rule"][b] = f"auto (GSURE unreliable: {est.why_unreliable(0)})"
             est = None
         if est is not None:
             lam[b], x, tried, risks = sure_lamda(est, y[b:b + 1], lam[b], solve_b)

@@ -414,8 +414,8 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     an estimate needs its reconstruction of a probe-perturbed measurement: the network, its ``passes`` and the
     CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
     (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) keep the CG solve. Items it
-    cannot rank on (noise more than half of the least-squares image: ``GSURE.reliable``; random masks at 20–30 dB)
-    take the held-out k-space choice of ``dc_l1="auto"`` instead (``_l1_consistency``, with the options' ``dc_l1_mu``),
+    cannot rank on (``GSURE.reliable``: noise more than half of the least-squares image, random masks at 20–30 dB; or
+    coil maps that leave part of the signal unexplained, ``GSURE.model_fits``, R=8 with localised coils) take the held-out k-space choice of ``dc_l1="auto"`` instead (``_l1_consistency``, with the options' ``dc_l1_mu``),
     which needs no least-squares image: on the robustness matrix it gains where GSURE had to step aside (round 19).
     Returns the image and the extra network evaluations."""
     from mrirecon.recon import sure
@@ -437,13 +437,14 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     for i in [i for i in range(b) if ok[i]]:
         sub, yi, sc = physics.select([i]), y[i:i + 1], scale[i:i + 1]
         est = sure.GSURE(sub, yi, sig[i] * sc[0], seed=i)
-        if not bool(est.reliable[0]):  # x_ML mostly noise: GSURE cannot rank; held-out k-space can (dc_l1="auto")
+        if not bool(est.reliable[0]):  # x_ML mostly noise or a misfit model: held-out k-space can rank (dc_l1="auto")
             held = {}
             img, ev = _l1_consistency(sub, yi, model, dataclasses.replace(o, dc_l1="auto"), x_cg[i:i + 1],
                                       raw[i:i + 1], mu_cg[i:i + 1], held)
             out[i], evals = img[0], evals + ev
             mu_l1 = held.get("dc_l1_mu", [None])[0]
             chosen[i] = {"estimate": "cg" if mu_l1 is None else "l1", "unreliable": round(float(est.noise_fraction[0]), 3),
+                         "misfit": round(float(est.misfit[0]), 3), "misfit_share": round(float(est.misfit_share[0]), 3),
                          "held_out": {"lamda": held.get("dc_l1_lamda", [None])[0], "mu": mu_l1}}
             continue
         yp = est.y_perturbed
