@@ -110,6 +110,7 @@ def test_sure_steps_aside_where_the_coil_maps_do_not_explain_the_data():
     held = unet.solve(op, y, net, options=unet.UNetOptions(passes=1, dc_l1="auto"))
     rec = s.info["dc_sure"][0]
     assert rec["misfit"] > sure.MISFIT_MAX and rec["misfit_share"] > sure.MISFIT_SHARE_MAX and "held_out" in rec
+    assert "coil maps" in rec["why"]
     assert torch.allclose(s.image, held.image, atol=1e-6)
     # a smaller map error at higher SNR: the residual is still ~1.9x the noise, but the misfit is under 1 % of x_ML
     mild = MultiCoilMRI(op.mask[:, 0], normalise_maps(op.maps[0] + 0.02 * other)[None])

@@ -74,9 +74,9 @@ RESIDUAL_MIN_RATIO = 1.5
 #: at R=4 random, up to 1.95 at R=8 with 15 coils; the estimate errs upwards at high SNR, which keeps the check
 #: quiet), and the misfit's share of x_ML's energy, amplified as the noise is,
 #: noise_fraction × (1 − (σ / σ_residual)²), exceeds MISFIT_SHARE_MAX. On the matrix the R=8 slices at
-#: 40–50 dB that pass the noise check with a ratio above 1.1 have 1.16–1.95 and shares 0.04–0.24; R=4 slices at 50 dB have
-#: ratios 1.10–1.12 but shares under 0.01, and there GSURE still ranked better than held-out k-space
-#: (docs/benchmarks.md, round 22)
+#: 40–50 dB that pass the noise check with a ratio above 1.1 have 1.16–1.95 and shares 0.04–0.24; R=4
+#: slices at 50 dB have ratios 1.10–1.12 but shares under 0.01, and there GSURE still ranked better than
+#: held-out k-space (docs/benchmarks.md, round 22)
 MISFIT_MAX = 1.1
 MISFIT_SHARE_MAX = 0.02
 
@@ -102,8 +102,8 @@ class GSURE:
     as noise; the k-space estimate also errs upwards at high SNR, where signal reaches its corners.
     ``y_perturbed`` is the probe measurement to reconstruct a second time with the same settings; ``reliable``
     says per item whether x_ML carries more signal than noise (``NOISE_FRACTION_MAX``) and the model explains
-    the data (``model_fits``: ``MISFIT_MAX``, ``MISFIT_SHARE_MAX``), ``why_unreliable(i)`` says which failed; ``risk(h, h_perturbed)`` is the per-item
-    estimate of ``‖h − x‖² − ‖x‖²``."""
+    the data (``model_fits``: ``MISFIT_MAX``, ``MISFIT_SHARE_MAX``), ``why_unreliable(i)`` says which failed;
+    ``risk(h, h_perturbed)`` is the per-item estimate of ``‖h − x‖² − ‖x‖²``."""
 
     def __init__(self, physics, y: torch.Tensor, sigma: torch.Tensor, *, seed: int = 0, eps_rel: float = EPS_REL,
                  use_residual: bool = True):

@@ -415,7 +415,8 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
     CG solve run again on it with the same weights (one more pass chain per item). Items GSURE does not apply to
     (single-coil data, fewer than 1.5 sampled values per pixel: ``sure.applicable``) keep the CG solve. Items it
     cannot rank on (``GSURE.reliable``: noise more than half of the least-squares image, random masks at 20–30 dB; or
-    coil maps that leave part of the signal unexplained, ``GSURE.model_fits``, R=8 with localised coils) take the held-out k-space choice of ``dc_l1="auto"`` instead (``_l1_consistency``, with the options' ``dc_l1_mu``),
+    coil maps that leave part of the signal unexplained, ``GSURE.model_fits``, R=8 with localised coils) take the
+    held-out k-space choice of ``dc_l1="auto"`` instead (``_l1_consistency``, with the options' ``dc_l1_mu``),
     which needs no least-squares image: on the robustness matrix it gains where GSURE had to step aside (round 19).
     Returns the image and the extra network evaluations."""
     from mrirecon.recon import sure
@@ -445,6 +446,7 @@ def _sure_consistency(physics, y: torch.Tensor, model, o: "UNetOptions", x_cg: t
             mu_l1 = held.get("dc_l1_mu", [None])[0]
             chosen[i] = {"estimate": "cg" if mu_l1 is None else "l1", "unreliable": round(float(est.noise_fraction[0]), 3),
                          "misfit": round(float(est.misfit[0]), 3), "misfit_share": round(float(est.misfit_share[0]), 3),
+                         "why": est.why_unreliable(0),
                          "held_out": {"lamda": held.get("dc_l1_lamda", [None])[0], "mu": mu_l1}}
             continue
         yp = est.y_perturbed
