@@ -42,9 +42,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     torch.set_num_threads(2)
 
-    from bench_robust import simulate_cell, slices
-    from mrirecon.physics import MultiCoilMRI
-    from mrirecon.physics.coils import estimate_maps
+    from bench_robust import cell_operator, simulate_cell, slices
     from mrirecon.physics.fft import fft2c, rss
     from mrirecon.recon import sure
     from mrirecon.recon.common import measurement_scale
@@ -53,8 +51,7 @@ def main(argv=None) -> int:
 
     coils, radius, snr, R, mk = a.cell.split(":")
     y, mask, ci = simulate_cell(slices(a.data, 2, "t1"), int(coils), float(radius), float(snr), int(R), mk)
-    op = MultiCoilMRI(mask, torch.stack([estimate_maps(y[i], mask[0])[0] for i in range(len(y))]))
-    op.with_noise(op.estimate_noise(y))
+    op = cell_operator(y, mask, int(coils))
     scale = measurement_scale(op, y)
     sig = normalised_sigma(op, y, scale)
     b = a.slice

@@ -42,10 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--slices", type=int, default=2)
     p.add_argument("--data", default="data/prepared")
     a = p.parse_args(argv)
-    from bench_robust import simulate_cell, slices
+    from bench_robust import cell_operator, simulate_cell, slices, true_sigma
 
-    from mrirecon.physics import MultiCoilMRI
-    from mrirecon.physics.coils import estimate_maps
     from mrirecon.recon import sure
     from mrirecon.recon.common import measurement_scale
     from mrirecon.recon.weights import normalised_sigma
@@ -61,12 +59,11 @@ def main(argv=None) -> int:
                                  a.masks.split(","))
         for snr, coils, radius, R, mk in grid:
             y, mask, _ = simulate_cell(imgs, coils, radius, snr, R, mk)
-            op = MultiCoilMRI(mask, torch.stack([estimate_maps(y[i], mask[0])[0] for i in range(len(y))]))
-            op.with_noise(op.estimate_noise(y))
+            op = cell_operator(y, mask, coils)
             scale = measurement_scale(op, y)
             sig = normalised_sigma(op, y, scale).reshape(-1).expand(len(y))
             ok = sure.applicable(op, len(y))
-            true_sigma = float(imgs[imgs > 0.1 * imgs.max()].mean()) / 10 ** (snr / 20)
+            sigma_true = true_sigma(imgs, snr)
             out = []
             for i in range(len(y)):
                 if not ok[i]:
@@ -75,7 +72,7 @@ def main(argv=None) -> int:
                 est = sure.GSURE(op.select([i]), y[i:i + 1], sig[i] * scale[i], seed=i)
                 ks = float(sig[i] * scale[i])
                 why = est.why_unreliable(0)
-                out.append(f"res/ks {float(est.misfit[0]):.3f} ks/true {ks / true_sigma:.3f} "
+                out.append(f"res/ks {float(est.misfit[0]):.3f} ks/true {ks / sigma_true:.3f} "
                            f"nf {float(est.noise_fraction[0]):.2f} share {float(est.misfit_share[0]):.3f} "
                            f"ok {'yes' if why is None else 'no (' + why + ')'}")
             print(f"{contrast} {snr:.0f} dB {coils}c r{radius} R{R} {mk}: " + " | ".join(out), flush=True)

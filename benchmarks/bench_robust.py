@@ -59,22 +59,34 @@ def simulate_cell(images, coils, radius, snr, R, mask_kind, seed=0):
     return k * (mask if coils == 1 else mask[None]), mask, ifft2c(clean_k)
 
 
+def cell_operator(y, mask, coils):
+    """The operator ``mrirecon reconstruct`` would build for a cell's data: SENSE with ESPIRiT maps from the ACS lines
+    (single-coil: the mask alone), with the noise σ estimated from the k-space."""
+    from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
+    from mrirecon.physics.coils import estimate_maps
+
+    if coils > 1:
+        op = MultiCoilMRI(mask, torch.stack([estimate_maps(y[i], mask[0])[0] for i in range(len(y))]))
+    else:
+        op = SingleCoilMRI(mask)
+    return op.with_noise(op.estimate_noise(y))
+
+
+def true_sigma(images, snr) -> float:
+    """The complex noise σ ``data.synth.simulate`` adds at ``snr`` dB (the object's mean over 10 ** (snr / 20))."""
+    return float(images[images > 0.1 * images.max()].mean()) / 10 ** (snr / 20)
+
+
 def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, slow=True, tag="", ccdf_options=None,
              unet_options=None, diffusion_options=None):
     from mrirecon.diffusion.schedule import item_generators
     from mrirecon.eval.metrics import evaluate_volume
-    from mrirecon.physics import MultiCoilMRI, SingleCoilMRI
-    from mrirecon.physics.coils import estimate_maps
     from mrirecon.physics.fft import rss
     from mrirecon.recon import ccdf, cs, dps, red_diff, unet, zero_filled
 
     y, mask, ci = simulate_cell(images, coils, radius, snr, R, mask_kind, seed)
     target = (rss(ci, 1) if coils > 1 else ci.abs()).numpy()
-    if coils > 1:
-        op = MultiCoilMRI(mask, torch.stack([estimate_maps(y[i], mask[0])[0] for i in range(len(y))]))
-    else:
-        op = SingleCoilMRI(mask)
-    op.with_noise(op.estimate_noise(y))
+    op = cell_operator(y, mask, coils)
     gens = lambda: item_generators(seed, len(y))  # noqa: E731
     score = lambda x: evaluate_volume(target, x.abs().numpy())  # noqa: E731
     rows = {}
@@ -146,8 +158,7 @@ def run_cell(images, coils, radius, snr, R, mask_kind, methods, nets, seed=0, sl
             add("dps 50 paper", lambda: dps.solve(op, y, prior, generator=gens(),
                                                   options=dps.DPSOptions(steps=50, zeta=1.0, step="paper")).image)
     sig = op.noise_sigma
-    true_sigma = float(images[images > 0.1 * images.max()].mean()) / 10 ** (snr / 20)
-    return rows, {"sigma_est_over_true": round(float(sig.mean()) / true_sigma, 3)}
+    return rows, {"sigma_est_over_true": round(float(sig.mean()) / true_sigma(images, snr), 3)}
 
 
 def table(rows: list[dict], cols=None) -> str:

@@ -72,8 +72,8 @@ RESIDUAL_MIN_RATIO = 1.5
 #: the least-squares residual's σ exceeds the given noise level (the k-space estimate, ``physics.noise``) by more
 #: than MISFIT_MAX (on the robustness matrix, where that estimate is right: 0.98–1.07 at R=4 equispaced, 1.00–1.11
 #: at R=4 random, up to 1.95 at R=8 with 15 coils; the estimate errs upwards at high SNR, which keeps the check
-#: quiet), and the misfit's share of x_ML's energy, amplified as the noise is,
-#: noise_fraction × (1 − (σ / σ_residual)²), exceeds MISFIT_SHARE_MAX. On the matrix the R=8 slices at
+#: quiet), and the misfit's share of x_ML's energy, amplified as the noise is, (σ_residual² − σ²) × x_ML's
+#: noise energy per unit variance / ‖x_ML‖², exceeds MISFIT_SHARE_MAX. On the matrix the R=8 slices at
 #: 40–50 dB that pass the noise check with a ratio above 1.1 have 1.16–1.95 and shares 0.04–0.24; R=4
 #: slices at 50 dB have ratios 1.10–1.12 but shares under 0.01, and there GSURE still ranked better than
 #: held-out k-space (docs/benchmarks.md, round 22)
@@ -119,16 +119,19 @@ class GSURE:
         self.x_ml = physics.cg_solve(y, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
         self.b_probe = physics.cg_solve(self.probe, zero, 0.0, iters=LS_ITERS, tol=LS_TOL)
         self.sigma_residual = residual_sigma(physics, y, self.x_ml).to(self.sigma.device)
+        given = self.sigma
         #: per item, the residual's σ over the given one (NaN where the residual cannot be formed)
-        self.misfit = (self.sigma_residual / self.sigma).float()
+        self.misfit = (self.sigma_residual / given).float()
         if use_residual:
             self.sigma = torch.where(torch.isnan(self.sigma_residual), self.sigma, self.sigma_residual)
         self.eps = eps_rel * self.sigma
-        # E‖B b‖² = 2 tr((AᴴA)⁻¹): the noise energy of x_ML is σ²‖B b‖²/2 (one-probe estimate)
-        noise = self.sigma ** 2 * self.b_probe.abs().pow(2).reshape(b, -1).sum(1) / 2
-        self.noise_fraction = (noise / self.x_ml.abs().pow(2).reshape(b, -1).sum(1).clamp_min(1e-30)).float()
-        #: per item, the share of x_ML's energy due to what the model leaves unexplained (0 without a misfit)
-        self.misfit_share = torch.nan_to_num(self.noise_fraction * (1 - self.misfit.clamp_min(1) ** -2))
+        # E‖B b‖² = 2 tr((AᴴA)⁻¹): noise of variance s² puts s²‖B b‖²/2 into x_ML's energy (one probe)
+        per_var = (self.b_probe.abs().pow(2).reshape(b, -1).sum(1) / 2
+                   / self.x_ml.abs().pow(2).reshape(b, -1).sum(1).clamp_min(1e-30))
+        self.noise_fraction = (self.sigma ** 2 * per_var).float()
+        #: per item, the share of x_ML's energy due to what the model leaves unexplained, the residual's variance
+        #: beyond the given noise's amplified as noise is (0 without a misfit or without a residual)
+        self.misfit_share = torch.nan_to_num((self.sigma_residual ** 2 - given ** 2).clamp_min(0) * per_var).float()
         self.model_fits = ~((self.misfit > MISFIT_MAX) & (self.misfit_share > MISFIT_SHARE_MAX))
         self.reliable = (self.noise_fraction <= NOISE_FRACTION_MAX) & self.model_fits
         self.y_perturbed = y + self.eps.reshape(-1, *([1] * (y.dim() - 1))) * self.probe
