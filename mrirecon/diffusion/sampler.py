@@ -12,6 +12,9 @@ Each step at timestep t (to t' < t, or −1 for the clean image):
    ε̃ = (x_t − √ᾱ_t x̂₀)/√(1−ᾱ_t) is the noise implied by the *corrected* x̂₀;
 5. ``xt_map(x_{t'}, t')`` (optional, e.g. consistency with the measurement noised to level t').
 
+The noise z of step 4 is fresh at every step, or (``renoise="antithetic"``) antithetic pairs z₁, −z₁,
+z₂, −z₂, … (``diffusion.schedule.StepNoise``).
+
 Images are complex ``(batch, H, W)`` at the networks' scale (peak magnitude ~1). The number of
 network evaluations is ``len(timesteps)``.
 """
@@ -22,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from mrirecon.diffusion.schedule import randn_like
+from mrirecon.diffusion.schedule import StepNoise, randn_like
 
 
 def clip_magnitude(x: torch.Tensor, c: float | None) -> torch.Tensor:
@@ -35,10 +38,11 @@ def clip_magnitude(x: torch.Tensor, c: float | None) -> torch.Tensor:
 def reverse_diffusion(prior, x: torch.Tensor, timesteps: list[int], *, eta: float = 1.0, generator=None,
                       clip_x0: float | None = None, x0_map: Callable | None = None, xt_map: Callable | None = None,
                       guidance: Callable | None = None, callback: Callable | None = None,
-                      zeta: float | None = None) -> torch.Tensor:
+                      zeta: float | None = None, renoise: str = "fresh") -> torch.Tensor:
     """Run the reverse process from ``x`` at ``timesteps[0]`` through ``timesteps``; returns x at t = −1
     (``callback(i, t, x, x0)`` after each step)."""
     sched = prior.schedule
+    noise = StepNoise(generator, renoise)
     for i, t in enumerate(timesteps):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         correction = None
@@ -58,9 +62,9 @@ def reverse_diffusion(prior, x: torch.Tensor, timesteps: list[int], *, eta: floa
             if x0_map is not None:
                 x0 = x0_map(x0, t)
             if zeta is None:
-                x = sched.step(x0, eps, t, t_prev, eta, generator)
+                x = sched.step(x0, eps, t, t_prev, eta, generator, noise=noise)
             else:
-                x = sched.step_zeta(x, x0, t, t_prev, zeta, generator)
+                x = sched.step_zeta(x, x0, t, t_prev, zeta, generator, noise=noise)
             if correction is not None:
                 x = x - correction
             if xt_map is not None and t_prev >= 0:

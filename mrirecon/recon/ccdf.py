@@ -41,6 +41,9 @@ class CCDFOptions(SamplerOptions):
     dc_mode: str = default_of(SamplerOptions, "dc_mode", "prox")
     dc_weight: float | str = default_of(SamplerOptions, "dc_weight", "auto")
     diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", 1.0)
+    # antithetic re-noising (z, -z, z', -z', ...): less sampling variance at the same 20 NFE; on the robustness
+    # matrix and issue 21's peer cells it gains +0.3 ... +0.6 dB (docs/benchmarks.md, round 23)
+    renoise: str = default_of(SamplerOptions, "renoise", "antithetic")
     init: str = opt("unet", "initial estimate when solve() gets none: unet (needs the network), zero-filled "
                     "(the operator's init; consistent bicubic for SR), zeros", choices=INIT_CHOICES)
     eps0: float | None = opt(None, "initializer's per-pixel squared error for t0=auto (default: from the U-Net's "
@@ -67,6 +70,8 @@ class CCDFSROptions(CCDFOptions):
     # bench_sr_volume.py by 0.3-0.7 dB, and against the previous prior and update they gain 0.00 ... +1.08 dB, +0.61
     # on average (docs/benchmarks.md, round 21)
     diffpir_zeta: float | None = default_of(SamplerOptions, "diffpir_zeta", 1.0)
+    # antithetic re-noising, as CCDF for MRI (inherited): +0.07 ... +0.44 dB in all 8 settings of bench_sr_volume.py
+    # (docs/benchmarks.md, round 23)
     init: str = opt("zero-filled", "initial estimate when solve() gets none: zero-filled (consistent bicubic), zeros",
                     choices=INIT_CHOICES)
 

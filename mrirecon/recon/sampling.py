@@ -42,6 +42,10 @@ class SamplerOptions(Options):
     sigma_scale: float = opt(1.0, "scale the noise levels of the reverse steps: step t runs at the timestep whose "
                              "sigma is sigma_scale x sigma_t (< 1: more steps at low noise)", min=0.0, max=1.0,
                              min_open=True)
+    renoise: str = opt("fresh", "noise added by the reverse steps: fresh draws, or antithetic pairs (a draw, then its "
+                       "negative at the next step: less sampling variance at the same NFE, so the std over n_samples "
+                       "then understates the posterior's spread; use fresh for uncertainty maps)",
+                       choices=("fresh", "antithetic"))
     spacing: str = opt("linear", "timestep grid of the reverse steps: linear, or quadratic (DiffPIR's: dense near "
                        "t = 0)", choices=("linear", "quadratic"))
     diffpir_zeta: float | None = opt(None, "DiffPIR's update instead of DDIM's: the noise implied by the corrected x0, "
@@ -86,7 +90,7 @@ def posterior_sample(physics, y: torch.Tensor, prior, x_init: torch.Tensor | Non
             info["noise_sigma_normalised"] = [round(float(v), 6) for v in sig]
     x0_map, xt_map = consistency_hooks(phys, ys, o.dc, mode, weight, sched, gens, o.dc_iters)
     x = reverse_diffusion(prior, x, ts, eta=o.eta, generator=gens, clip_x0=o.clip_x0, x0_map=x0_map, xt_map=xt_map,
-                          callback=callback, zeta=o.diffpir_zeta)
+                          callback=callback, zeta=o.diffpir_zeta, renoise=o.renoise)
     if o.final_dc:
         x = phys.consistency(x, ys, mode, weight(0) if callable(weight) else weight, o.dc_iters)
     x = x * bshape(sc, x)
