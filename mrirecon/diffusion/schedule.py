@@ -188,7 +188,7 @@ class StepNoise:
     still standard normal, so the network sees inputs of the noise level it was trained for, but the
     two draws of a pair push the estimate in opposite directions and their effects on the result
     largely cancel: less sampling variance at the same number of network evaluations
-    (docs/benchmarks.md, round 23).
+    (docs/benchmarks.md, round 23). One ``StepNoise`` serves one chain (``reverse_diffusion`` makes it).
     """
 
     CHOICES = ("fresh", "antithetic")
@@ -201,8 +201,6 @@ class StepNoise:
     def __call__(self, like: torch.Tensor) -> torch.Tensor:
         if self._pending is not None:
             z, self._pending = -self._pending, None
-            if z.shape != like.shape:
-                raise ValueError(f"antithetic noise of shape {tuple(z.shape)} for a step of shape {tuple(like.shape)}")
             return z
         z = randn_like(like, self.generator)
         if self.renoise == "antithetic":

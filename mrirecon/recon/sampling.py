@@ -14,7 +14,7 @@ import dataclasses
 import torch
 
 from mrirecon.diffusion.sampler import consistency_hooks, reverse_diffusion
-from mrirecon.diffusion.schedule import randn_like, sample_generators
+from mrirecon.diffusion.schedule import StepNoise, randn_like, sample_generators
 from mrirecon.recon.common import bshape, measurement_scale
 from mrirecon.recon.options import Options, opt
 from mrirecon.recon.result import collect, repeat_for_samples
@@ -45,7 +45,7 @@ class SamplerOptions(Options):
     renoise: str = opt("fresh", "noise added by the reverse steps: fresh draws, or antithetic pairs (a draw, then its "
                        "negative at the next step: less sampling variance at the same NFE, so the std over n_samples "
                        "then understates the posterior's spread; use fresh for uncertainty maps)",
-                       choices=("fresh", "antithetic"))
+                       choices=StepNoise.CHOICES)
     spacing: str = opt("linear", "timestep grid of the reverse steps: linear, or quadratic (DiffPIR's: dense near "
                        "t = 0)", choices=("linear", "quadratic"))
     diffpir_zeta: float | None = opt(None, "DiffPIR's update instead of DDIM's: the noise implied by the corrected x0, "
